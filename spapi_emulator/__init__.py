@@ -1,0 +1,35 @@
+"""Local SP-API emulator: the real service's routes, limits and faults on 127.0.0.1.
+
+Serves Login with Amazon (``POST /auth/o2/token``), the Tokens API
+(``POST /tokens/2021-03-01/restrictedDataToken``) and Vendor Direct Fulfillment Shipping
+getCustomerInvoices (v1 and 2021-12-28) from a dataset that is a pure function of a seed, so
+tests can compute exactly what a sync must return. Usage plans answer 429 like the real token
+buckets; faults (5xx, resets, slow and malformed answers) are opt-in and can be changed while
+the server runs.
+
+Typical use::
+
+    from spapi_emulator import EmulatorConfig, EmulatorServer
+
+    with EmulatorServer(EmulatorConfig(days=14)) as emu:
+        expected = emu.dataset.invoices(after, before)
+        run_the_tap(api_url=emu.url, lwa_url=emu.url + "/auth/o2/token")
+
+Command line: ``python -m spapi_emulator --port 8080`` (see ``--help``).
+"""
+
+from spapi_emulator.app import create_app
+from spapi_emulator.config import DEFAULT_RATE_LIMITS, EmulatorConfig
+from spapi_emulator.dataset import Dataset, Invoice
+from spapi_emulator.server import EmulatorServer
+from spapi_emulator.state import EmulatorState
+
+__all__ = [
+    "DEFAULT_RATE_LIMITS",
+    "Dataset",
+    "EmulatorConfig",
+    "EmulatorServer",
+    "EmulatorState",
+    "Invoice",
+    "create_app",
+]

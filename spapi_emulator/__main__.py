@@ -1,0 +1,171 @@
+"""Command line: ``python -m spapi_emulator --port 8080 --seed 7 ...``.
+
+Prints the base URL on one line (flushed) once the socket is bound, then serves until SIGINT
+or SIGTERM, so scripts can start it in the background and wait for that line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from typing import TYPE_CHECKING
+
+from spapi_emulator.config import EmulatorConfig, ensure_loopback
+from spapi_emulator.isotime import parse_iso8601
+from spapi_emulator.server import start_site
+from spapi_emulator.state import EmulatorState
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+
+def _latency(text: str) -> tuple[float, float]:
+    """Parse ``150-450`` (or ``200``) milliseconds."""
+    low, _, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW-HIGH milliseconds, got {text!r}") from None
+    return bounds
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
+    return value
+
+
+def _moment(text: str) -> datetime:
+    moment = parse_iso8601(text)
+    if moment is None:
+        raise argparse.ArgumentTypeError(f"expected e.g. 2024-01-01T00:00:00Z, got {text!r}")
+    return moment
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the CLI's argument parser (defaults are ``EmulatorConfig``'s)."""
+    d = EmulatorConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m spapi_emulator",
+        description="Local Amazon SP-API emulator (VDF customer invoices, LWA, RDT).",
+    )
+    add = p.add_argument
+    add("--host", default="127.0.0.1", help="loopback address to bind (default %(default)s)")
+    add("--port", type=int, default=8080, help="TCP port, 0 for any free one (default 8080)")
+    add("--seed", type=int, default=d.seed)
+    add("--dataset-start", type=_moment, default=d.dataset_start, help="first dataset day")
+    add("--days", type=int, default=d.days)
+    add("--invoices-per-day", type=int, default=d.invoices_per_day, help="per party")
+    add("--parties", default=",".join(d.parties), help="comma-separated ship-from party ids")
+    add("--content-bytes", type=int, default=d.content_bytes, help="decoded PDF size")
+    add("--boundary-every", type=int, default=d.boundary_every, help="0 disables")
+    add("--client-id", default=d.client_id)
+    add("--client-secret", default=d.client_secret)
+    add("--refresh-token", default=d.refresh_token)
+    add("--access-token-ttl", type=float, default=d.access_token_ttl, help="seconds")
+    add("--rdt-ttl", type=float, default=d.rdt_ttl, help="seconds")
+    add("--no-require-rdt", action="store_true", help="accept plain LWA tokens on DF calls")
+    add("--rdt-denied", action="store_true", help="RDT calls fail like a missing role")
+    add("--rdt-fail-once-503", action="store_true", help="the first RDT call answers 503")
+    add("--latency-ms", type=_latency, default=d.latency_ms, metavar="LOW-HIGH")
+    add("--time-scale", type=float, default=d.time_scale, help="rates run this much faster")
+    add("--no-throttle", action="store_true", help="do not enforce the usage-plan buckets")
+    add("--fault-5xx-rate", type=_probability, default=d.fault_5xx_rate)
+    add("--fault-reset-rate", type=_probability, default=d.fault_reset_rate)
+    add("--slow-rate", type=_probability, default=d.slow_rate)
+    add("--slow-seconds", type=float, default=d.slow_seconds)
+    add("--malformed-json-rate", type=_probability, default=d.malformed_json_rate)
+    add("--next-token-ttl", type=float, default=None, help="seconds (default: never expire)")
+    add("--inclusive-bounds", action="store_true", help="createdAfter/Before inclusive")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
+    """Return the emulator config the parsed arguments describe.
+
+    Args:
+        args: Result of ``build_parser().parse_args()``.
+
+    Returns:
+        The config.
+
+    """
+    return EmulatorConfig(
+        seed=args.seed,
+        dataset_start=args.dataset_start,
+        days=args.days,
+        invoices_per_day=args.invoices_per_day,
+        parties=tuple(party for party in args.parties.split(",") if party),
+        content_bytes=args.content_bytes,
+        boundary_every=args.boundary_every,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        refresh_token=args.refresh_token,
+        access_token_ttl=args.access_token_ttl,
+        rdt_ttl=args.rdt_ttl,
+        require_rdt=not args.no_require_rdt,
+        rdt_denied=args.rdt_denied,
+        rdt_fail_once_503=args.rdt_fail_once_503,
+        latency_ms=args.latency_ms,
+        throttle=not args.no_throttle,
+        time_scale=args.time_scale,
+        fault_5xx_rate=args.fault_5xx_rate,
+        fault_reset_rate=args.fault_reset_rate,
+        slow_rate=args.slow_rate,
+        slow_seconds=args.slow_seconds,
+        malformed_json_rate=args.malformed_json_rate,
+        next_token_ttl=args.next_token_ttl,
+        inclusive_bounds=args.inclusive_bounds,
+    )
+
+
+async def serve(config: EmulatorConfig, host: str, port: int) -> None:
+    """Serve until SIGINT or SIGTERM, printing the base URL once bound.
+
+    Args:
+        config: Emulator settings.
+        host: Loopback host.
+        port: TCP port (0: any free one).
+
+    """
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner, url = await start_site(EmulatorState(config), host, port)
+    try:
+        sys.stdout.write(url + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the emulator from the command line.
+
+    Args:
+        argv: Arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns:
+        The exit status.
+
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        ensure_loopback(args.host)
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config, args.host, args.port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

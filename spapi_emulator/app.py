@@ -1,0 +1,90 @@
+"""The aiohttp application: route table, SP-API response headers and error rendering."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from spapi_emulator import errors, routes_auth, routes_vendor
+from spapi_emulator.paths import STATS_PATH
+from spapi_emulator.pipeline import OPERATION_KEY, RESET_KEY, STATE_KEY
+from spapi_emulator.state import EmulatorState
+from spapi_emulator.stats import RESET
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Handler
+
+# The models declare x-amzn-RateLimit-Limit on 200, 400 and 404 answers only.
+_RATE_LIMIT_HEADER_STATUSES = frozenset({200, 400, 404})
+# Requests that match no route are counted under this name.
+UNMATCHED = "unmatched"
+
+
+def format_rate(rate: float) -> str:
+    """Return a rate as ``x-amzn-RateLimit-Limit`` shows it, e.g. ``10.0`` or ``0.0167``.
+
+    Args:
+        rate: Requests per second.
+
+    Returns:
+        The header value.
+
+    """
+    return str(round(rate, 4))
+
+
+def _router_error(exc: web.HTTPException) -> errors.ApiError:
+    if exc.status == web.HTTPNotFound.status_code:
+        return errors.ApiError(exc.status, "NotFound", "The resource specified does not exist.")
+    return errors.ApiError(exc.status, exc.reason.replace(" ", ""), exc.reason)
+
+
+@web.middleware
+async def _sp_api_middleware(
+    request: web.Request,
+    handler: Handler,
+) -> web.StreamResponse:
+    """Render errors as SP-API JSON, stamp the SP-API headers and count the request."""
+    state = request.app[STATE_KEY]
+    try:
+        response = await handler(request)
+    except errors.ApiError as exc:
+        response = exc.response()
+    except web.HTTPException as exc:
+        response = _router_error(exc).response()
+    # Every SP-API answer declares x-amzn-RequestId; support cases quote it.
+    response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    operation = request.get(OPERATION_KEY)
+    if operation is not None and response.status in _RATE_LIMIT_HEADER_STATUSES:
+        plan = state.config.operation_rate(operation)
+        if plan is not None:
+            response.headers["x-amzn-RateLimit-Limit"] = format_rate(plan[0])
+    if request.path != STATS_PATH:
+        status = RESET if request.get(RESET_KEY) else response.status
+        state.stats.record(operation or UNMATCHED, status)
+    return response
+
+
+async def _stats(request: web.Request) -> web.Response:
+    """``GET /_emulator/stats``: request counters and bucket settings (emulator only)."""
+    return errors.json_response(request.app[STATE_KEY].stats_snapshot())
+
+
+def create_app(state: EmulatorState | None = None) -> web.Application:
+    """Return the emulator's aiohttp application.
+
+    Args:
+        state: The emulator state; a default one (``EmulatorConfig()``) when None.
+
+    Returns:
+        The application, ready for ``web.AppRunner`` or aiohttp's test utilities.
+
+    """
+    app = web.Application(middlewares=[_sp_api_middleware])
+    app[STATE_KEY] = state if state is not None else EmulatorState()
+    routes_auth.add_routes(app)
+    routes_vendor.add_routes(app)
+    app.router.add_get(STATS_PATH, _stats, allow_head=False)
+    return app

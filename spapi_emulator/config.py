@@ -1,0 +1,186 @@
+"""Emulator settings: dataset shape, credentials, token lifetimes, usage plans and faults."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+# operationIds as the SP-API models spell them; rate limits, stats and logs are keyed by them.
+GET_CUSTOMER_INVOICES = "getCustomerInvoices"
+CREATE_RESTRICTED_DATA_TOKEN = "createRestrictedDataToken"  # noqa: S105 - an operationId
+# Not an SP-API operation: the Login with Amazon token endpoint, named for the stats only.
+LWA_TOKEN = "lwaToken"  # noqa: S105 - a stats key
+
+# Default usage plans (rate per second, burst) from the models' usage-plan tables:
+# vendorDirectFulfillmentShipping (both versions), tokens_2021-03-01, InvoicesApiModel_2024-06-19.
+DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
+    GET_CUSTOMER_INVOICES: (10.0, 10),
+    CREATE_RESTRICTED_DATA_TOKEN: (1.0, 10),
+    "getInvoicesExports": (0.1, 20),
+    "getInvoicesExport": (2.0, 15),
+    "getInvoicesDocument": (1 / 60, 1),
+    "createInvoicesExport": (1 / 6, 1),
+    "getInvoices": (0.1, 20),
+    "getInvoice": (2.0, 15),
+    "getInvoicesAttributes": (1.0, 1),
+}
+
+DEFAULT_PARTIES: tuple[str, ...] = ("WH-BLR-1", "WH-DEL-2")
+DEFAULT_DATASET_START = datetime(2024, 1, 1, tzinfo=UTC)
+
+# Fixed widths keep purchase order numbers unique and sortable (see dataset.py).
+MAX_PARTIES = 100
+MAX_DAYS = 100_000
+MAX_INVOICES_PER_DAY = 1_000_000
+# The fake PDF starts with this header; content_bytes cannot be smaller.
+PDF_HEADER = b"%PDF-1.4\n"
+
+
+def _default_rate_limits() -> dict[str, tuple[float, int]]:
+    return dict(DEFAULT_RATE_LIMITS)
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything that shapes the emulator's data and behaviour.
+
+    The instance is mutable on purpose: tests flip fault rates, token lifetimes and rate limits
+    while the server runs, and every request reads the current values. Only the dataset fields
+    (``seed``, ``dataset_start``, ``days``, ``invoices_per_day``, ``parties``, ``content_bytes``,
+    ``boundary_every``) are read once, when the server builds its dataset.
+
+    Attributes:
+        seed: Seed of the dataset, the fault dice and the latency dice.
+        dataset_start: Aware datetime of the first dataset day (midnight UTC by default).
+        days: Number of dataset days.
+        invoices_per_day: Invoices per ship-from party and day.
+        parties: Ship-from party ids (vendor warehouses); each invoice belongs to one.
+        content_bytes: Size in bytes of each decoded fake PDF.
+        boundary_every: Every Nth invoice of a party-day is stamped exactly on a whole hour so
+            window-boundary tests have real cases; 0 disables.
+        client_id: The only valid LWA client id.
+        client_secret: The only valid LWA client secret.
+        refresh_token: The only valid LWA refresh token.
+        access_token_ttl: Lifetime of LWA access tokens in seconds (real service: 3600).
+        rdt_ttl: Lifetime of restricted data tokens in seconds (real service: 3600).
+        require_rdt: getCustomerInvoices demands an RDT minted for its exact path; False also
+            accepts a plain LWA access token (the PII-policy reversal in spapi.md section 5).
+        rdt_denied: createRestrictedDataToken answers 400 like for a vendor whose application
+            lacks the Direct-to-Consumer Shipping (Restricted) role.
+        rdt_fail_once_503: The first createRestrictedDataToken call answers 503.
+        latency_ms: Uniform random latency (low, high) in milliseconds added to every request.
+        rate_limits: operationId -> (rate per second, burst) of the token buckets.
+        rate_limit_header: operationId -> rate advertised in ``x-amzn-RateLimit-Limit`` and
+            enforced instead of the plan's rate (a selling partner with a granted rate).
+        throttle: False stops enforcing the buckets (benchmarks without limits); the header is
+            still sent.
+        time_scale: Rates run this many times faster (minute-scale budgets finish in seconds).
+        fault_5xx_rate: Probability that an SP-API request answers 500 or 503.
+        fault_reset_rate: Probability that an SP-API request is aborted without a response.
+        slow_rate: Probability that an SP-API request sleeps ``slow_seconds`` first.
+        slow_seconds: Sleep of a slow request, in seconds.
+        malformed_json_rate: Probability that a 200 answer carries a truncated JSON body.
+        next_token_ttl: Seconds until a nextToken expires; None: never.
+        inclusive_bounds: False: createdAfter < created < createdBefore, strict as the API's
+            words say; True: inclusive on both ends (lets tests prove a client de-duplicates).
+
+    """
+
+    seed: int = 7
+    dataset_start: datetime = DEFAULT_DATASET_START
+    days: int = 90
+    invoices_per_day: int = 200
+    parties: tuple[str, ...] = DEFAULT_PARTIES
+    content_bytes: int = 2000
+    boundary_every: int = 25
+    client_id: str = "emulator-client-id"
+    client_secret: str = "emulator-client-secret"  # noqa: S105 - a well-known fake credential
+    refresh_token: str = "Atzr|emulator-refresh-token"  # noqa: S105 - a well-known fake credential
+    access_token_ttl: float = 3600.0
+    rdt_ttl: float = 3600.0
+    require_rdt: bool = True
+    rdt_denied: bool = False
+    rdt_fail_once_503: bool = False
+    latency_ms: tuple[float, float] = (0.0, 0.0)
+    rate_limits: dict[str, tuple[float, int]] = field(default_factory=_default_rate_limits)
+    rate_limit_header: dict[str, float] = field(default_factory=dict)
+    throttle: bool = True
+    time_scale: float = 1.0
+    fault_5xx_rate: float = 0.0
+    fault_reset_rate: float = 0.0
+    slow_rate: float = 0.0
+    slow_seconds: float = 30.0
+    malformed_json_rate: float = 0.0
+    next_token_ttl: float | None = None
+    inclusive_bounds: bool = False
+
+    def __post_init__(self) -> None:
+        """Reject settings the dataset or the buckets cannot honour.
+
+        Raises:
+            ValueError: A setting is out of range.
+
+        """
+        if self.dataset_start.tzinfo is None:
+            raise ValueError("dataset_start must be timezone-aware")
+        distinct = len(set(self.parties)) == len(self.parties)
+        if not distinct or not 1 <= len(self.parties) <= MAX_PARTIES:
+            raise ValueError(f"parties must hold 1..{MAX_PARTIES} distinct ids")
+        if not 0 <= self.days < MAX_DAYS:
+            raise ValueError(f"days must be in 0..{MAX_DAYS - 1}")
+        if not 0 <= self.invoices_per_day < MAX_INVOICES_PER_DAY:
+            raise ValueError(f"invoices_per_day must be in 0..{MAX_INVOICES_PER_DAY - 1}")
+        if self.content_bytes < len(PDF_HEADER):
+            raise ValueError(f"content_bytes must be at least {len(PDF_HEADER)}")
+        if self.boundary_every < 0:
+            raise ValueError("boundary_every must be >= 0")
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        low, high = self.latency_ms
+        if not 0 <= low <= high:
+            raise ValueError("latency_ms must be (low, high) with 0 <= low <= high")
+
+    def operation_rate(self, operation: str) -> tuple[float, int] | None:
+        """Return the enforced (rate per second, burst) of an operation, time_scale applied.
+
+        The advertised rate from ``rate_limit_header`` replaces the plan's rate when given,
+        because the header is what a selling partner with a granted rate sees.
+
+        Args:
+            operation: An operationId.
+
+        Returns:
+            (rate, burst), or None when the operation has no usage plan here.
+
+        """
+        plan = self.rate_limits.get(operation)
+        if plan is None:
+            return None
+        rate, burst = plan
+        rate = self.rate_limit_header.get(operation, rate)
+        return rate * self.time_scale, burst
+
+
+def ensure_loopback(host: str) -> str:
+    """Return host if it is a loopback address; the emulator never listens elsewhere.
+
+    Args:
+        host: Host name or IP address to bind.
+
+    Returns:
+        The same host.
+
+    Raises:
+        ValueError: The host is not a loopback address.
+
+    """
+    if host == "localhost":
+        return host
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the emulator binds to loopback only, not {host!r}")
+    return host

@@ -1,0 +1,490 @@
+"""SpApiClient: paced, retried, token-refreshing JSON calls to the Selling Partner API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import platform
+import random
+import re
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+import orjson
+from yarl import URL
+
+from tap_spinvoices.auth import (
+    DEFAULT_LIFETIME_S,
+    AccessTokenSource,
+    RestrictedDataTokenProvider,
+    TokenStore,
+)
+from tap_spinvoices.errors import (
+    ApiError,
+    ExpiredNextTokenError,
+    RetriesExhaustedError,
+    RoleError,
+    SpinvoicesError,
+)
+from tap_spinvoices.retry import (
+    THROTTLED,
+    RetryPolicy,
+    Verdict,
+    classify_exception,
+    classify_status,
+    is_success,
+    says_token_expired,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from tap_spinvoices.ratelimits import OperationBudgets
+
+LOGGER = logging.getLogger(__name__)
+
+RDT_OPERATION = "createRestrictedDataToken"
+RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"  # tokens_2021-03-01.json [M-TOK]
+DFS_ROLE = "Direct-to-Consumer Shipping (Restricted)"  # getCustomerInvoice(s) [D-GCI]
+TAX_ROLE = "Tax Invoicing (Restricted)"  # every Invoices 2024-06-19 operation [D-INV]
+ROLE_BY_OPERATION: Mapping[str, str] = {
+    "getCustomerInvoices": DFS_ROLE,
+    "getCustomerInvoice": DFS_ROLE,
+    "getInvoicesAttributes": TAX_ROLE,
+    "getInvoices": TAX_ROLE,
+    "getInvoice": TAX_ROLE,
+    "createInvoicesExport": TAX_ROLE,
+    "getInvoicesExports": TAX_ROLE,
+    "getInvoicesExport": TAX_ROLE,
+    "getInvoicesDocument": TAX_ROLE,
+}
+
+# "Next token is invalid or expired" (pitfall 4). The sandbox's "Specifying nextToken with
+# any other parameters will cause the request to fail." is a plain 400: restarting the
+# window would replay the same mistake forever.
+_NEXT_TOKEN_REFUSED = re.compile(r"next\s*token.*\b(invalid|expired)\b", re.IGNORECASE | re.DOTALL)
+# A 403 with these codes is a bad request, not a denial (the DF v1 sandbox answers a
+# malformed createdBefore with 403 InvalidRequest, spapi.md §2.6).
+_INPUT_ERROR_CODES = frozenset({"InvalidInput", "InvalidRequest", "InvalidParameterValue"})
+_URL_QUERY = re.compile(r"\?[^\s'\"]*")
+_MAX_TEXT = 300  # characters of Amazon's text kept in a message
+
+
+def default_user_agent() -> str:
+    """Return the user-agent Amazon asks for: ``AppId/Version (Language=Name/Version)`` [D-UA]."""
+    try:
+        version = metadata.version("tap-spinvoices")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        version = "0.0.0"
+    return f"tap-spinvoices/{version} (Language=Python/{platform.python_version()})"
+
+
+@dataclass
+class RequestMetrics:
+    """Counters for one SP-API operation, for the tap's end-of-run log."""
+
+    requests: int = 0  #: HTTP attempts sent, retries included
+    throttled: int = 0  #: 429 QuotaExceeded answers
+    retries: int = 0  #: attempts repeated after a fault, a 429 or a token refresh
+    errors: int = 0  #: calls that ended in an exception
+    latency_s: float = 0.0  #: summed duration of the attempts, in seconds
+
+    @property
+    def mean_latency_s(self) -> float:
+        """Average duration of one attempt, in seconds."""
+        return self.latency_s / self.requests if self.requests else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorDetail:
+    """The first entry of an SP-API error body ``{"errors":[{"code","message","details"}]}``."""
+
+    code: str
+    message: str
+    details: str = ""
+
+    @property
+    def text(self) -> str:
+        """Code, message and details in one string, for classification."""
+        return f"{self.code} {self.message} {self.details}"
+
+    @property
+    def description(self) -> str:
+        """Message and details for a human."""
+        return f"{self.message} ({self.details})" if self.details else self.message
+
+
+def parse_error_body(body: bytes) -> ErrorDetail:
+    """Read Amazon's error body; tolerate other shapes (gateway JSON, HTML, nothing)."""
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        decoded = None
+    if isinstance(decoded, dict):
+        errors = decoded.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            first = errors[0]
+            return ErrorDetail(
+                code=_text(first.get("code")),
+                message=_text(first.get("message")),
+                details=_text(first.get("details")),
+            )
+        # API Gateway answers like {"message": "Forbidden"}
+        return ErrorDetail(code="", message=_text(decoded.get("message", decoded.get("Message"))))
+    snippet = " ".join(body.decode("utf-8", errors="replace").split())
+    return ErrorDetail(code="", message=snippet[:_MAX_TEXT] or "(no error body)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    operation: str
+    path: str
+    query: str = ""  # already URL-encoded
+    body: bytes | None = None
+    restricted: bool = False
+    has_next_token: bool = False
+    rdt_for: str | None = None  # set on createRestrictedDataToken: the path being minted
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    verdict: Verdict
+    token: str
+    problem: str = ""  # one line for logs and RetriesExhaustedError
+    payload: dict[str, Any] | None = None
+    status: int | None = None
+    error: ErrorDetail | None = None
+    request_id: str | None = None
+    retry_after: float | None = None
+
+
+class SpApiClient:
+    """JSON calls to the SP-API for one event loop, sharing budgets and tokens between tasks.
+
+    Every attempt: take one request from the operation's budget, pick the token (an RDT for
+    restricted calls, else the LWA access token), send, feed x-amzn-RateLimit-Limit back to
+    the budget, then return the JSON object or retry/refresh/raise per ``retry.py``.
+    """
+
+    def __init__(  # noqa: PLR0913 - collaborators plus injectable sleep/random/clock for tests
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        base_url: str,
+        lwa: AccessTokenSource,
+        budgets: OperationBudgets,
+        store: TokenStore,
+        policy: RetryPolicy | None = None,
+        use_rdt: bool = True,
+        user_agent: str | None = None,
+        timeout_s: float = 60.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        random: Callable[[], float] = random.random,
+        token_clock: Callable[[], float] = time.monotonic,
+        logger: logging.Logger = LOGGER,
+    ) -> None:
+        """Build a client on a session created inside the running loop.
+
+        Args:
+            session: The loop's aiohttp session (the caller closes it).
+            base_url: Regional endpoint, e.g. ``https://sellingpartnerapi-eu.amazon.com``.
+            lwa: LWA access tokens.
+            budgets: The loop's per-operation rate budgets.
+            store: Token cache shared across loops (holds the RDTs).
+            policy: Retry budget and backoff; default ``RetryPolicy()``.
+            use_rdt: Send an RDT on ``restricted=True`` calls (else the LWA token).
+            user_agent: Defaults to ``default_user_agent()``.
+            timeout_s: Total timeout of one attempt, in seconds.
+            sleep: Awaited between retries (a recorder in tests).
+            random: Returns a number in ``[0, 1)`` for the jitter.
+            token_clock: Monotonic clock deciding RDT expiry.
+            logger: Where attempts and retries are logged (never tokens).
+
+        """
+        self._session = session
+        self._base_url = base_url.rstrip("/")
+        self._lwa = lwa
+        self._budgets = budgets
+        self._policy = policy or RetryPolicy()
+        self._use_rdt = use_rdt
+        self._user_agent = user_agent or default_user_agent()
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._sleep = sleep
+        self._random = random
+        self._log = logger
+        self._rdt = RestrictedDataTokenProvider(
+            self._mint_rdt, store=store, clock=token_clock, logger=logger
+        )
+        self.metrics: dict[str, RequestMetrics] = {}  #: counters per operationId
+
+    async def get_json(
+        self,
+        operation: str,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        restricted: bool = False,
+    ) -> dict[str, Any]:
+        """GET ``path`` with query ``params`` and return the JSON object Amazon answered.
+
+        Args:
+            operation: SP-API operationId (selects the rate budget), e.g. getCustomerInvoices.
+            path: API path with a leading slash and no query.
+            params: Query parameters; every value is URL-encoded (nextToken holds ``+/=``).
+            restricted: The operation needs a Restricted Data Token for ``path``.
+
+        Raises:
+            ExpiredNextTokenError: The nextToken was refused; restart the window.
+            ApiError: Amazon refused the request for good (4xx).
+            RoleError: Access denied, or the RDT was refused.
+            AuthError: LWA rejected the credentials.
+            RetriesExhaustedError: 429/5xx/timeouts/bad JSON outlasted the retry budget.
+
+        """
+        query = urlencode([(k, str(v)) for k, v in params.items()], quote_via=quote, safe="")
+        request = _Request(
+            "GET",
+            operation,
+            path,
+            query,
+            restricted=restricted,
+            has_next_token="nextToken" in params,
+        )
+        return await self._call(request)
+
+    async def post_json(
+        self, operation: str, path: str, body: Mapping[str, Any], *, restricted: bool = False
+    ) -> dict[str, Any]:
+        """POST the JSON ``body`` to ``path`` and return the JSON object Amazon answered.
+
+        Raises the same errors as ``get_json``.
+        """
+        request = _Request("POST", operation, path, body=orjson.dumps(body), restricted=restricted)
+        return await self._call(request)
+
+    async def _call(self, request: _Request) -> dict[str, Any]:
+        metrics = self.metrics.setdefault(request.operation, RequestMetrics())
+        try:
+            return await self._call_with_retries(request, metrics)
+        except SpinvoicesError:
+            metrics.errors += 1
+            raise
+
+    async def _call_with_retries(
+        self, request: _Request, metrics: RequestMetrics
+    ) -> dict[str, Any]:
+        faults = throttles = attempts = 0
+        token_refreshed = False
+        while True:
+            attempts += 1
+            outcome = await self._attempt(request, metrics, token_refreshed=token_refreshed)
+            if outcome.verdict is Verdict.SUCCESS and outcome.payload is not None:
+                return outcome.payload
+            if outcome.verdict is Verdict.REFRESH_TOKEN:
+                # Resend at once with a fresh token; a second expiry FAILs (classify_status).
+                token_refreshed = True
+                self._invalidate(request, outcome.token)
+                metrics.retries += 1
+                continue
+            if outcome.verdict is not Verdict.RETRY:
+                raise self._failure(request, outcome)
+            if outcome.status == THROTTLED:
+                throttles += 1
+            else:
+                faults += 1
+            if not self._policy.may_retry(faults=faults, throttles=throttles):
+                raise RetriesExhaustedError(
+                    f"{request.operation} gave up after {attempts} attempts; "
+                    f"last: {outcome.problem}",
+                    retry_after=outcome.retry_after,
+                )
+            retry = throttles if outcome.status == THROTTLED else faults
+            delay = self._policy.delay(retry, self._random(), outcome.retry_after)
+            metrics.retries += 1
+            self._log.info("%s: %s; retry in %.2f s", request.operation, outcome.problem, delay)
+            await self._sleep(delay)
+
+    async def _attempt(
+        self, request: _Request, metrics: RequestMetrics, *, token_refreshed: bool
+    ) -> _Outcome:
+        await self._budgets.acquire(request.operation)
+        token = await self._token(request)
+        metrics.requests += 1
+        started = time.perf_counter()
+        try:
+            status, body, headers = await self._send(request, token)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            problem = _describe(exc)
+            if classify_exception(exc) is not Verdict.RETRY:
+                raise SpinvoicesError(f"{request.operation} failed: {problem}") from None
+            return _Outcome(Verdict.RETRY, token, problem=problem)
+        finally:
+            metrics.latency_s += time.perf_counter() - started
+        request_id = headers.get("x-amzn-RequestId")
+        self._log.debug(
+            "%s %s -> HTTP %d (x-amzn-RequestId %s)",
+            request.method,
+            request.path,
+            status,
+            request_id or "-",
+        )
+        self._budgets.observe_rate_limit(request.operation, headers.get("x-amzn-RateLimit-Limit"))
+        if status == THROTTLED:
+            metrics.throttled += 1
+            self._budgets.note_throttled(request.operation)
+        if is_success(status):
+            payload = {} if status == HTTPStatus.NO_CONTENT else _json_object(body)
+            if payload is None:  # never an empty page: a malformed 200 is retried
+                return _Outcome(Verdict.RETRY, token, problem=f"HTTP {status} with malformed JSON")
+            return _Outcome(Verdict.SUCCESS, token, payload=payload)
+        error = parse_error_body(body)
+        problem = f"HTTP {status} {error.code}: {error.description}"[:_MAX_TEXT]
+        if request_id:
+            problem += f" (x-amzn-RequestId {request_id})"
+        return _Outcome(
+            classify_status(status, error.text, token_refreshed=token_refreshed),
+            token,
+            problem=_scrub(problem, token),
+            status=status,
+            error=error,
+            request_id=request_id,
+            retry_after=_retry_after(headers.get("Retry-After")),
+        )
+
+    async def _send(self, request: _Request, token: str) -> tuple[int, bytes, Mapping[str, str]]:
+        headers = {
+            "x-amz-access-token": token,
+            "user-agent": self._user_agent,
+            "x-amz-date": datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ"),
+            "accept": "application/json",
+        }
+        if request.body is not None:
+            headers["content-type"] = "application/json"
+        # Encoded by us (quote, safe=""), so yarl must not re-encode: '+' stays %2B.
+        url = self._base_url + quote(request.path) + (f"?{request.query}" if request.query else "")
+        async with self._session.request(
+            request.method,
+            URL(url, encoded=True),
+            data=request.body,
+            headers=headers,
+            timeout=self._timeout,
+        ) as response:
+            return response.status, await response.read(), response.headers
+
+    async def _token(self, request: _Request) -> str:
+        if request.restricted and self._use_rdt:
+            return await self._rdt.token_for(request.path)
+        return await self._lwa.access_token()
+
+    def _invalidate(self, request: _Request, token: str) -> None:
+        if request.restricted and self._use_rdt:
+            self._rdt.invalidate(request.path, token)
+        else:
+            self._lwa.invalidate(token)
+
+    async def _mint_rdt(self, path: str) -> tuple[str, float]:
+        """Call createRestrictedDataToken for GET ``path``; RestrictedDataTokenProvider's mint."""
+        if not path.startswith("/") or "?" in path:  # else 400 "Could not match" (pitfall 5)
+            raise ValueError(f"an RDT path needs a leading slash and no query: {path!r}")
+        # No dataElements: they are for the Orders API only and DF paths reject them (pitfall 7).
+        body = {"restrictedResources": [{"method": "GET", "path": path}]}
+        request = _Request("POST", RDT_OPERATION, RDT_PATH, body=orjson.dumps(body), rdt_for=path)
+        answer = await self._call(request)
+        token = answer.get("restrictedDataToken")
+        if not isinstance(token, str) or not token:
+            raise ApiError(
+                operation=RDT_OPERATION,
+                status=200,
+                code="MalformedResponse",
+                message="the answer has no restrictedDataToken",
+                request_id=None,
+            )
+        expires_in = answer.get("expiresIn")
+        if isinstance(expires_in, (int, float)) and expires_in > 0:
+            return token, float(expires_in)
+        return token, DEFAULT_LIFETIME_S
+
+    def _failure(self, request: _Request, outcome: _Outcome) -> SpinvoicesError:
+        """Turn a FAIL outcome into the exception that tells the user what to do."""
+        status = outcome.status or 0
+        error = outcome.error or ErrorDetail(code="", message=outcome.problem)
+        message = _scrub(error.description, outcome.token)[:_MAX_TEXT]
+        where = f" (x-amzn-RequestId {outcome.request_id})" if outcome.request_id else ""
+        if request.rdt_for is not None and status in {HTTPStatus.BAD_REQUEST, HTTPStatus.FORBIDDEN}:
+            return RoleError(
+                f"createRestrictedDataToken refused an RDT for GET {request.rdt_for}: HTTP "
+                f"{status} {error.code}: {message}{where}. The app needs the {DFS_ROLE} role, "
+                "and the vendor must re-authorise the app after the role was granted "
+                "(or set use_rdt to false)"
+            )
+        fields: dict[str, Any] = {
+            "operation": request.operation,
+            "status": status,
+            "code": error.code,
+            "message": message,
+            "request_id": outcome.request_id,
+        }
+        refused_next_token = request.has_next_token and _NEXT_TOKEN_REFUSED.search(error.text)
+        if status == HTTPStatus.BAD_REQUEST and refused_next_token:
+            return ExpiredNextTokenError(**fields)
+        if status == HTTPStatus.FORBIDDEN and says_token_expired(error.text):
+            hint = "a freshly refreshed token was refused as expired too: check the system clock"
+            return ApiError(**fields, hint=hint)
+        if status == HTTPStatus.FORBIDDEN and error.code not in _INPUT_ERROR_CODES:
+            # A denial is fixed by roles or re-authorisation, never by retrying: RoleError
+            # sorts it with the RDT refusals, where the user has to act in Seller Central.
+            role = ROLE_BY_OPERATION.get(request.operation, "required")
+            return RoleError(
+                f"{request.operation} was denied: HTTP 403 {error.code}: {message}{where}. "
+                f"The app needs the {role} role and the selling partner must re-authorise "
+                "the app after it was granted"
+                + ("; an RDT minted for another path is refused too" if request.restricted else "")
+            )
+        if status == HTTPStatus.UNAUTHORIZED:
+            return ApiError(
+                **fields, hint="check lwa_client_id, lwa_client_secret and refresh_token"
+            )
+        return ApiError(**fields)
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
+    """Decode a 2xx body; None unless it is a JSON object."""
+    try:
+        decoded = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Read Retry-After in seconds; the HTTP-date form and garbage are ignored."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _describe(exc: BaseException) -> str:
+    """Name an aiohttp/timeout error without its URL query (headers are never in it)."""
+    text = _URL_QUERY.sub("", str(exc))[:_MAX_TEXT]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _scrub(text: str, token: str) -> str:
+    """Drop the token we sent, should Amazon ever echo it back in an error message."""
+    return text.replace(token, "[token]") if token else text

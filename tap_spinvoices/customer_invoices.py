@@ -1,0 +1,152 @@
+"""getCustomerInvoices (Vendor Direct Fulfillment Shipping): requests, pages and records."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any, Final, Protocol
+
+from tap_spinvoices.bookmarks import format_instant
+from tap_spinvoices.errors import ApiError, ExpiredNextTokenError
+from tap_spinvoices.windows import Window, api_timestamp
+
+OPERATION: Final = "getCustomerInvoices"
+PAGE_LIMIT: Final = 100  # getCustomerInvoices: limit maximum 100
+# A window whose nextToken is refused is fetched again from its first page this many times.
+MAX_WINDOW_RESTARTS: Final = 3
+# Rough per-record overhead beyond the content, for the read-ahead memory budget.
+_RECORD_OVERHEAD_BYTES: Final = 400
+
+logger = logging.getLogger(__name__)
+
+
+class JsonGetter(Protocol):
+    """The part of the SP-API client this module needs."""
+
+    async def get_json(
+        self,
+        operation: str,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        restricted: bool = False,
+    ) -> dict[str, Any]:
+        """GET ``path`` as ``operation`` and return the decoded JSON body."""
+        ...
+
+
+def invoices_path(api_version: str) -> str:
+    """Path of getCustomerInvoices; the RDT is minted for exactly this path."""
+    return f"/vendor/directFulfillment/shipping/{api_version}/customerInvoices"
+
+
+def window_params(window: Window, party: str | None) -> dict[str, str | int]:
+    """Query of a window's first page; later pages repeat it and add nextToken."""
+    params: dict[str, str | int] = {
+        # Both bounds are required; the range may not exceed 7 days (windows.py keeps it so).
+        "createdAfter": api_timestamp(window.created_after),
+        "createdBefore": api_timestamp(window.created_before),
+        "limit": PAGE_LIMIT,
+        "sortOrder": "ASC",
+    }
+    if party is not None:
+        params["shipFromPartyId"] = party
+    return params
+
+
+def parse_page(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    """Invoices and nextToken of one response; v1 wraps them in ``payload``."""
+    # The v1 model wraps the list in "payload"; its own guide prints it bare: accept both.
+    inner = body.get("payload", body)
+    if not isinstance(inner, Mapping):
+        msg = "response has no invoice list"
+        raise TypeError(msg)
+    invoices = inner.get("customerInvoices") or []
+    pagination = inner.get("pagination") or {}
+    token = pagination.get("nextToken") if isinstance(pagination, Mapping) else None
+    if not isinstance(invoices, list):
+        msg = "customerInvoices is not a list"
+        raise TypeError(msg)
+    return invoices, token or None
+
+
+def build_record(
+    invoice: Mapping[str, Any], window: Window, party: str | None, api_version: str
+) -> dict[str, Any]:
+    """A JSON-ready record: the invoice as returned plus what an auditor of the load needs."""
+    content = invoice["content"]
+    digest, size = _pdf_digest(content)
+    return {
+        "purchaseOrderNumber": invoice["purchaseOrderNumber"],
+        "content": content,
+        "content_sha256": digest,
+        "content_bytes": size,
+        "window_start": format_instant(window.start),
+        "window_end": format_instant(window.end),
+        "ship_from_party_id": party,
+        "api_version": api_version,
+    }
+
+
+async def window_pages(
+    client: JsonGetter,
+    window: Window,
+    *,
+    party: str | None,
+    api_version: str,
+) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+    """Every page of one window as (records, approximate bytes), following nextToken."""
+    path = invoices_path(api_version)
+    first_page = window_params(window, party)
+    params = first_page
+    restarts = 0
+    while True:
+        try:
+            body = await client.get_json(OPERATION, path, params, restricted=True)
+        except ExpiredNextTokenError:
+            # Tokens can expire while a window waits its turn: start the window over; the
+            # records already seen are dropped by the adjacent-window de-duplication.
+            restarts += 1
+            if restarts > MAX_WINDOW_RESTARTS:
+                raise
+            logger.warning(
+                "nextToken refused for window %s..%s; fetching the window again (%d/%d)",
+                format_instant(window.start),
+                format_instant(window.end),
+                restarts,
+                MAX_WINDOW_RESTARTS,
+            )
+            params = first_page
+            continue
+        try:
+            invoices, token = parse_page(body)
+            records = [build_record(i, window, party, api_version) for i in invoices]
+        except (TypeError, KeyError) as exc:
+            raise ApiError(
+                operation=OPERATION,
+                status=200,
+                code="UnexpectedResponse",
+                message=f"response does not match the model ({exc})",
+                request_id=None,
+            ) from None
+        yield (
+            records,
+            sum(len(r["content"]) for r in records) + _RECORD_OVERHEAD_BYTES * len(records),
+        )
+        if token is None:
+            return
+        params = {**first_page, "nextToken": token}
+
+
+def _pdf_digest(content: object) -> tuple[str | None, int | None]:
+    if not isinstance(content, str):
+        return None, None
+    try:
+        # Amazon sends one Base64 string; tolerate line breaks, reject anything else.
+        pdf = base64.b64decode("".join(content.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None, None
+    return hashlib.sha256(pdf).hexdigest(), len(pdf)

@@ -1,0 +1,89 @@
+"""What can go wrong, sorted by what the user has to do about it.
+
+Every exception the tap raises on purpose derives from ``SpinvoicesError`` and carries a
+one-line message that is safe to print (no secret, token or RDT ever goes into it)::
+
+    SpinvoicesError                 one line for the log; the CLI exits non-zero with it
+    ├── ConfigError                 invalid input: fix the named setting
+    ├── StateError                  the --state file is unusable: fix or delete it
+    ├── AuthError                   LWA refused the credentials: fix lwa_client_*/refresh_token
+    ├── RoleError                   access denied / RDT refused: fix app roles or re-authorise
+    ├── ApiError                    Amazon answered 4xx for a request it will never accept
+    │   └── ExpiredNextTokenError   a nextToken was refused: the window is fetched again
+    └── TransientError              429, 5xx, resets, timeouts, malformed JSON: retried
+        └── RetriesExhaustedError   a transient fault outlived the retry budget: the run fails
+
+Nothing is swallowed: a window whose fetch failed is never reported as done, so the run
+fails after writing the STATE of the windows that were completed.
+"""
+
+from __future__ import annotations
+
+
+class SpinvoicesError(Exception):
+    """Base of every error the tap raises on purpose; ``str()`` is one safe line."""
+
+
+class ConfigError(SpinvoicesError):
+    """A setting is missing or wrong; the message names the setting and the fix."""
+
+    def __init__(self, setting: str, problem: str, fix: str) -> None:
+        """Build ``"<setting>: <problem>. Fix: <fix>"``."""
+        self.setting = setting
+        super().__init__(f"Config error in '{setting}': {problem}. Fix: {fix}")
+
+
+class StateError(SpinvoicesError):
+    """The incoming state cannot be used."""
+
+
+class AuthError(SpinvoicesError):
+    """Login with Amazon rejected the credentials (invalid_grant, invalid_client)."""
+
+
+class RoleError(SpinvoicesError):
+    """Amazon denied access: a missing role, a refused RDT, or an app not re-authorised."""
+
+
+class ApiError(SpinvoicesError):
+    """Amazon rejected a request with a status that retrying cannot fix."""
+
+    def __init__(  # noqa: PLR0913 - every field is part of the one-line report
+        self,
+        *,
+        operation: str,
+        status: int,
+        code: str,
+        message: str,
+        request_id: str | None,
+        hint: str = "",
+    ) -> None:
+        """Keep the API's own words and the x-amzn-RequestId for a support case."""
+        self.operation = operation
+        self.status = status
+        self.code = code
+        self.api_message = message
+        self.request_id = request_id
+        text = f"{operation} failed: HTTP {status} {code}: {message}"
+        if request_id:
+            text += f" (x-amzn-RequestId {request_id})"
+        if hint:
+            text += f". {hint}"
+        super().__init__(text)
+
+
+class ExpiredNextTokenError(ApiError):
+    """A nextToken was refused as invalid or expired; the caller restarts the window."""
+
+
+class TransientError(SpinvoicesError):
+    """A fault that may pass: throttling, a 5xx, a reset connection, a timeout, bad JSON."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        """Remember a server-suggested wait (Retry-After), if any."""
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
+class RetriesExhaustedError(TransientError):
+    """A transient fault kept happening until the retry budget was spent."""

@@ -1,0 +1,264 @@
+"""Per-operation request budgets that mirror Amazon's token buckets (SP-API usage plans).
+
+Amazon refills each operation's bucket at ``rate`` requests per second up to ``burst``; an
+empty bucket answers 429 [D-RATE]. One limiter per operation, shared by every task of the
+event loop, keeps us inside that bucket. Limiters belong to one loop (aiolimiter warns on
+reuse), so ``OperationBudgets`` is built inside each loop, and a thread-safe
+``BudgetLedger`` carries each bucket's level and rate from one loop to the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from aiolimiter import AsyncLimiter
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePlan:
+    """Amazon's token bucket for one operation."""
+
+    rate: float  #: requests per second the bucket refills
+    burst: int  #: bucket size: requests that may be sent back to back
+
+
+# Keyed by SP-API operationId. Sources (see shared/docs/spapi.md §0):
+# - getCustomerInvoice(s): vendorDirectFulfillmentShippingV1.json and
+#   vendorDirectFulfillmentShipping_2021-12-28.json, "Rate 10, Burst 10" [M-DF1] [M-DF2].
+# - createRestrictedDataToken: tokens_2021-03-01.json and the tokens-api-rate-limits page
+#   [M-TOK] [D-TOKRATE].
+# - Invoices 2024-06-19: InvoicesApiModel_2024-06-19.json at 2db0db7, the last version with
+#   usage-plan tables (same rates since its first commit) [M-INV-old].
+USAGE_PLANS: Mapping[str, UsagePlan] = MappingProxyType(
+    {
+        "getCustomerInvoices": UsagePlan(rate=10.0, burst=10),
+        "getCustomerInvoice": UsagePlan(rate=10.0, burst=10),
+        "createRestrictedDataToken": UsagePlan(rate=1.0, burst=10),
+        "getInvoicesAttributes": UsagePlan(rate=1.0, burst=1),
+        "getInvoices": UsagePlan(rate=0.1, burst=20),
+        "getInvoice": UsagePlan(rate=2.0, burst=15),
+        "createInvoicesExport": UsagePlan(rate=1 / 6, burst=1),  # 0.167 rps: one per 6 s
+        "getInvoicesExports": UsagePlan(rate=0.1, burst=20),
+        "getInvoicesExport": UsagePlan(rate=2.0, burst=15),
+        "getInvoicesDocument": UsagePlan(rate=1 / 60, burst=1),  # 0.0167 rps: one per minute
+    }
+)
+
+# x-amzn-RateLimit-Limit is rounded ("0.0167" for 1/60): smaller differences are not news.
+_RATE_TOLERANCE = 0.01
+
+
+class TokenBucketLimiter(AsyncLimiter):
+    """An ``AsyncLimiter`` that can report its level and change its rate in place.
+
+    ``AsyncLimiter(max_rate=burst, time_period=burst / rate)`` is Amazon's token bucket
+    seen from the other side: its *level* is the capacity in use (0 = a full burst
+    available, ``max_rate`` = Amazon's bucket empty) and it drains at ``rate`` per second.
+
+    This subclass is the only code that touches aiolimiter internals (``_leak``, ``_level``,
+    ``_rate_per_sec``, ``_wake_next``, stable through 1.x; pyproject pins ``<2`` and
+    tests/unit/test_ratelimits.py pins the behaviour): there is no public way to read the
+    level or retune a limiter that has tasks waiting on it.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, rate: float, burst: float) -> None:
+        """Build a bucket of ``burst`` requests refilling at ``rate`` requests per second."""
+        super().__init__(max_rate=burst, time_period=burst / rate)
+
+    @property
+    def rate(self) -> float:
+        """Requests per second the bucket refills."""
+        return self._rate_per_sec
+
+    def level(self) -> float:
+        """Capacity in use now, after the refill since the last check."""
+        self._leak()
+        return self._level
+
+    def retune(self, rate: float) -> None:
+        """Refill at ``rate`` from now on; tasks already waiting are rescheduled."""
+        self._leak()  # settle the refill earned at the old rate first
+        self._rate_per_sec = rate
+        self.time_period = self.max_rate / rate
+        self._wake_next()  # re-arm the waiters' timer for the new rate
+
+    def drain(self) -> None:
+        """Mark the bucket empty: Amazon answered 429, so no capacity is left right now."""
+        self._leak()
+        self._level = self.max_rate
+        self._wake_next()
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSnapshot:
+    """One operation's bucket as a closing event loop left it."""
+
+    level: float  #: capacity in use (requests), 0 = full burst available
+    partner_rate: float  #: req/s Amazon grants this selling partner (plan or header), before share
+    recorded_at: float  #: the ledger's monotonic clock when recorded
+
+
+class BudgetLedger:
+    """Thread-safe record of every operation's bucket, carried from one event loop to the next.
+
+    Create one per tap run. Without it, each partition's loop would start with a full burst
+    that Amazon no longer has and collect 429s for it.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        """Build an empty ledger; ``clock`` must be monotonic (and match the loops' in tests)."""
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._snapshots: dict[str, BucketSnapshot] = {}
+
+    def record(self, operation: str, *, level: float, partner_rate: float) -> None:
+        """Remember ``operation``'s bucket level and rate as of now."""
+        snapshot = BucketSnapshot(level=level, partner_rate=partner_rate, recorded_at=self.clock())
+        with self._lock:
+            self._snapshots[operation] = snapshot
+
+    def snapshot(self, operation: str) -> BucketSnapshot | None:
+        """Return the last record for ``operation``, if any."""
+        with self._lock:
+            return self._snapshots.get(operation)
+
+
+class OperationBudgets:
+    """One token-bucket limiter per SP-API operation for the running event loop.
+
+    Example::
+
+        budgets = OperationBudgets(share=0.5, ledger=ledger)  # inside the running loop
+        try:
+            await budgets.acquire("getCustomerInvoices")  # before every attempt
+            budgets.observe_rate_limit("getCustomerInvoices", response.headers.get(...))
+        finally:
+            budgets.close()  # before the loop ends: hands the levels to the next loop
+    """
+
+    def __init__(
+        self,
+        plans: Mapping[str, UsagePlan] = USAGE_PLANS,
+        *,
+        share: float = 1.0,
+        ledger: BudgetLedger | None = None,
+    ) -> None:
+        """Build the budgets.
+
+        Args:
+            plans: Usage plan per operationId.
+            share: Fraction (0 < share <= 1) of each quota this tap may use; quotas are
+                shared by every app the selling partner authorised (rate_budget_percent).
+            ledger: Carries levels and rates across event loops; None starts full.
+
+        Raises:
+            ValueError: If ``share`` is outside (0, 1].
+
+        """
+        if not 0 < share <= 1:
+            raise ValueError(f"share must be in (0, 1], got {share!r}")
+        self._plans = plans
+        self._share = share
+        self._ledger = ledger
+        self._limiters: dict[str, TokenBucketLimiter] = {}
+        self._partner_rates: dict[str, float] = {}  # the rate Amazon grants, before share
+
+    async def acquire(self, operation: str) -> None:
+        """Wait until ``operation`` may send one request, then take it from the budget.
+
+        Raises:
+            ValueError: If ``operation`` has no usage plan.
+
+        """
+        limiter = self._limiters.get(operation)
+        if limiter is None:
+            limiter = self._limiters[operation] = self._new_limiter(operation)
+            carried = self._carried_level(operation, limiter)
+            if carried > 0:
+                # A fresh bucket has room for its whole burst: this never waits.
+                await limiter.acquire(carried)
+        await limiter.acquire()
+
+    def rate(self, operation: str) -> float:
+        """Return the requests per second ``operation`` is paced at (share applied)."""
+        return self._partner_rate(operation) * self._share
+
+    def observe_rate_limit(self, operation: str, header_value: str | None) -> None:
+        """Adopt the rate Amazon announced in x-amzn-RateLimit-Limit (requests per second).
+
+        The header is "returned on a best-effort basis" [D-RESP]; missing or unusable values
+        are ignored. A higher rate is used at once, a lower one slows the operation down.
+        """
+        if header_value is None or operation not in self._plans:
+            return
+        try:
+            partner_rate = float(header_value)
+        except ValueError:
+            partner_rate = math.nan
+        if not math.isfinite(partner_rate) or partner_rate <= 0:
+            LOGGER.debug("%s: ignoring x-amzn-RateLimit-Limit %r", operation, header_value[:40])
+            return
+        current = self._partner_rate(operation)
+        if math.isclose(partner_rate, current, rel_tol=_RATE_TOLERANCE):
+            return
+        LOGGER.info(
+            "%s: Amazon grants %.4g requests/s (x-amzn-RateLimit-Limit), pacing at %.4g",
+            operation,
+            partner_rate,
+            partner_rate * self._share,
+        )
+        self._partner_rates[operation] = partner_rate
+        if (limiter := self._limiters.get(operation)) is not None:
+            limiter.retune(partner_rate * self._share)
+
+    def note_throttled(self, operation: str) -> None:
+        """Empty ``operation``'s bucket after a 429, so other tasks wait for the refill."""
+        if (limiter := self._limiters.get(operation)) is not None:
+            limiter.drain()
+
+    def close(self) -> None:
+        """Write every bucket to the ledger; call it while the loop is still running."""
+        if self._ledger is None:
+            return
+        for operation, limiter in self._limiters.items():
+            self._ledger.record(
+                operation, level=limiter.level(), partner_rate=self._partner_rate(operation)
+            )
+
+    def _plan(self, operation: str) -> UsagePlan:
+        try:
+            return self._plans[operation]
+        except KeyError:
+            raise ValueError(f"no usage plan for SP-API operation {operation!r}") from None
+
+    def _partner_rate(self, operation: str) -> float:
+        if operation not in self._partner_rates:
+            snapshot = self._ledger.snapshot(operation) if self._ledger else None
+            planned = self._plan(operation).rate
+            self._partner_rates[operation] = snapshot.partner_rate if snapshot else planned
+        return self._partner_rates[operation]
+
+    def _new_limiter(self, operation: str) -> TokenBucketLimiter:
+        burst = max(1, math.floor(self._plan(operation).burst * self._share))
+        return TokenBucketLimiter(rate=self.rate(operation), burst=burst)
+
+    def _carried_level(self, operation: str, limiter: TokenBucketLimiter) -> float:
+        """Level left by the previous loop, minus what refilled since (0 without a ledger)."""
+        snapshot = self._ledger.snapshot(operation) if self._ledger else None
+        if snapshot is None or self._ledger is None:
+            return 0.0
+        refilled = (self._ledger.clock() - snapshot.recorded_at) * limiter.rate
+        return min(max(snapshot.level - refilled, 0.0), limiter.max_rate)

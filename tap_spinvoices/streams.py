@@ -1,0 +1,168 @@
+"""Singer streams: the SDK side of walking date windows concurrently and bookmarking safely."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from singer_sdk import Stream
+from singer_sdk.helpers.conform import TypeConformanceLevel
+
+from tap_spinvoices import customer_invoices
+from tap_spinvoices.bookmarks import REPLICATION_KEY, read_bookmark, resume_start, write_bookmark
+from tap_spinvoices.bridge import iterate
+from tap_spinvoices.dedup import AdjacentWindowDeduplicator
+from tap_spinvoices.ordered import Page, WindowDone, fetch_in_order
+from tap_spinvoices.windows import Window, plan_windows
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+
+    from singer_sdk.helpers.types import Context
+
+    from tap_spinvoices.client import SpApiClient
+    from tap_spinvoices.tap import TapSpinvoices
+
+# Items (pages or window ends) waiting between the I/O thread and the SDK's thread.
+_PENDING_ITEMS: Final = 8
+
+
+def load_schema(name: str) -> dict[str, Any]:
+    """A stream's JSON schema from tap_spinvoices/schemas/."""
+    text = resources.files("tap_spinvoices.schemas").joinpath(f"{name}.json").read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+Event = Page[dict[str, Any]] | WindowDone
+
+
+class WindowedStream(Stream):
+    """A stream fetched as date windows, many at once, written strictly in window order.
+
+    Subclasses say how to fetch one window's pages (``window_pages``); this class plans the
+    windows from the bookmark, runs the fetching on the I/O thread, drops records repeated by
+    overlapping windows, and moves the bookmark to a window's end only once that window and
+    every one before it has been handed to the SDK — so each STATE message it emits is safe to
+    resume from, even after a SIGKILL.
+    """
+
+    replication_key = REPLICATION_KEY
+    # Records arrive in window order, so the SDK may write the bookmark directly (no
+    # progress markers). check_sorted stays off because the lookback deliberately re-reads
+    # windows before the incoming bookmark.
+    is_sorted = True
+    check_sorted = False
+    # Records are built JSON-ready (strings, ints, None), so the SDK's per-record walk
+    # over the schema would only cost CPU.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    # Region of the stream's only marketplace, used when the region setting is unset.
+    default_region: ClassVar[str]
+
+    @property
+    def spinvoices(self) -> TapSpinvoices:
+        """The tap, typed."""
+        tap: TapSpinvoices = self._tap  # type: ignore[assignment]
+        return tap
+
+    def window_pages(
+        self, client: SpApiClient, window: Window, context: Context | None
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+        """Pages of one window as (records, approximate bytes)."""
+        raise NotImplementedError
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Records of every window from the bookmark to end_date, in window order."""
+        settings = self.spinvoices.settings
+        state = self.get_context_state(context)
+        where = f"bookmarks.{self.name}" + (f" (partition {dict(context)})" if context else "")
+        start = resume_start(read_bookmark(state, where), settings.start_date, settings.lookback)
+        windows = plan_windows(
+            start,
+            settings.end_date,
+            max_length=settings.window,
+            min_count=settings.max_concurrency,
+        )
+        if not windows:
+            self.logger.info("%s: nothing to sync after %s", where, start.isoformat())
+            return
+        self.logger.info(
+            "%s: %d windows from %s to %s",
+            where,
+            len(windows),
+            windows[0].start.isoformat(),
+            windows[-1].end.isoformat(),
+        )
+        dedup = AdjacentWindowDeduplicator()
+        key = self.primary_keys[0]
+        for event in iterate(self._producer(windows, context), max_pending=_PENDING_ITEMS):
+            if isinstance(event, Page):
+                for record in event.records:
+                    if dedup.is_new(record[key]):
+                        yield record
+            else:
+                # The generator resumed after the window's last record was written.
+                dedup.next_window()
+                write_bookmark(state, windows[event.window_index].end)
+                self._emit_state()
+
+    def _producer(
+        self, windows: list[Window], context: Context | None
+    ) -> Callable[[Callable[[Event], Awaitable[None]]], Coroutine[Any, Any, None]]:
+        settings = self.spinvoices.settings
+
+        async def produce(deliver: Callable[[Event], Awaitable[None]]) -> None:
+            async with self.spinvoices.open_client(self.default_region) as client:
+
+                def pages(
+                    _index: int, window: Window
+                ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+                    return self.window_pages(client, window, context)
+
+                await fetch_in_order(
+                    windows,
+                    pages,
+                    deliver,
+                    max_in_flight=settings.max_concurrency,
+                    buffer_bytes=settings.buffer_bytes,
+                )
+
+        return produce
+
+    def _emit_state(self) -> None:
+        # The SDK writes STATE only after a record; a window with no records still moves
+        # the bookmark, so mark the state dirty first. StateWriter skips unchanged states.
+        self.state_manager.is_flushed = False
+        self._write_state_message()
+
+
+class CustomerInvoicesStream(WindowedStream):
+    """Customer invoices (Base64 PDF) of Direct Fulfillment purchase orders (India, EU).
+
+    SP-API getCustomerInvoices, one request chain per window of at most 7 days, with an RDT.
+    """
+
+    name = "customer_invoices"
+    primary_keys: ClassVar[list[str]] = ["purchaseOrderNumber"]
+    schema = load_schema("customer_invoices")
+    default_region = "eu"
+
+    @property
+    def partitions(self) -> list[dict[str, Any]] | None:
+        """One partition (and bookmark) per configured ship-from party; none: all parties."""
+        # Read raw: partitions are listed at discovery too, before settings are checked.
+        parties = self.config.get("ship_from_party_ids") or []
+        return [{"ship_from_party_id": party} for party in parties] or None
+
+    def window_pages(
+        self, client: SpApiClient, window: Window, context: Context | None
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+        """Pages of getCustomerInvoices for one window and party."""
+        party = (context or {}).get("ship_from_party_id")
+        return customer_invoices.window_pages(
+            client,
+            window,
+            party=party,
+            api_version=self.spinvoices.settings.df_api_version,
+        )

@@ -1,0 +1,260 @@
+"""Fast Singer message writer: orjson output byte-identical to the SDK default writer."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as dt
+import decimal
+import functools
+import re
+import sys
+import typing as t
+
+import orjson
+from singer_sdk.singerlib.encoding.base import GenericSingerWriter
+from singer_sdk.singerlib.encoding.simple import Message, RecordMessage
+from singer_sdk.singerlib.json import serialize_json
+
+__all__ = ["OrjsonSingerWriter"]
+
+# Dataclasses go through ``_default`` (which hands them to the SDK serializer): orjson
+# would write them as objects, where the SDK writes ``str(obj)``. Datetimes stay native
+# (isoformat() on an aware datetime costs about as much as the whole orjson call);
+# ``_temporal_differs`` picks out the ones orjson writes differently.
+_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_PASSTHROUGH_DATACLASS
+
+# orjson writes floats exactly like ``repr()`` except when 1e-9 <= |x| < 1e-4: it writes
+# ``0.00001`` and ``1e-7`` where Python writes ``1e-05`` and ``1e-07``. Every nonzero
+# float below 1e-4 is sent to the SDK serializer, to stay well clear of the edges.
+_SMALL_FLOAT = 1e-4
+_SECONDS_PER_MINUTE = 60
+
+# simplejson runs with ensure_ascii=True: it escapes DEL and every non-ASCII character,
+# which orjson writes raw as UTF-8. Such characters only occur inside JSON strings, so
+# escaping them afterwards gives the SDK's bytes.
+_NEEDS_ESCAPE = re.compile("[\x7f-\U0010ffff]")
+_BMP_END = 0x10000
+
+
+def _escape_char(match: re.Match[str]) -> str:
+    r"""Write one character as simplejson does: ``\uXXXX``, astral ones as a surrogate pair.
+
+    Args:
+        match: A match of exactly one character that needs escaping.
+
+    Returns:
+        The JSON escape sequence, lower-case hex.
+
+    """
+    code = ord(match.group())
+    if code < _BMP_END:
+        return f"\\u{code:04x}"
+    code -= _BMP_END
+    return f"\\u{0xD800 | (code >> 10):04x}\\u{0xDC00 | (code & 0x3FF):04x}"
+
+
+# The JSON-ready leaves orjson writes exactly as the SDK does (str and int subclasses,
+# such as str/int enums, are written the same way too, but take the slower check).
+_PLAIN_LEAVES = frozenset({str, int, bool, type(None)})
+_all_plain = _PLAIN_LEAVES.issuperset
+
+
+def _values_differ(container: dict[t.Any, t.Any] | list[t.Any] | tuple[t.Any, ...]) -> bool:
+    """Tell whether orjson would write a value in ``container`` unlike the SDK serializer.
+
+    Cheap on what the tap writes, records of a few plain strings and integers: one C-level
+    pass over their types. Values orjson refuses outright (big ints, bytes, ...) are left
+    to its error.
+
+    Args:
+        container: A message dictionary or any dict, list or tuple inside it.
+
+    Returns:
+        True if a float with 0 < |x| < 1e-4, or a date, time or datetime that orjson
+        would write differently (see ``_temporal_differs``), is found at any depth.
+
+    """
+    values = container.values() if isinstance(container, dict) else container
+    if _all_plain(map(type, values)):
+        return False
+    for value in values:
+        if type(value) in _PLAIN_LEAVES:
+            continue
+        if isinstance(value, dict | list | tuple):
+            if _values_differ(value):
+                return True
+        elif isinstance(value, float):
+            if 0.0 < abs(value) < _SMALL_FLOAT:
+                return True
+        elif isinstance(value, dt.date | dt.time) and _temporal_differs(value):
+            return True
+    return False
+
+
+def _temporal_differs(value: dt.date | dt.time) -> bool:
+    """Tell whether orjson would write a date, time or datetime unlike the SDK serializer.
+
+    The SDK writes ``isoformat(sep="T")`` or ``str()``. orjson matches that for dates and
+    for naive datetimes or ones with a fixed ``datetime.timezone`` offset, which is what
+    ``time_extracted`` always has (UTC). It differs for offsets with seconds (it drops
+    them), for a tzinfo whose offset is None (it writes +00:00), for times with 10000 to
+    99999 microseconds (orjson 3.13 drops the leading zero: ``.15474``), and possibly for
+    subclasses and other tzinfo classes, so all of those go to the SDK serializer.
+
+    Args:
+        value: The date, time or datetime to check.
+
+    Returns:
+        True unless orjson's output is known to be the SDK's.
+
+    """
+    cls = type(value)
+    if cls is dt.date:
+        return False
+    if cls is not dt.datetime:  # times (rare) are left to the SDK whatever their value
+        return True
+    tz = value.tzinfo  # type: ignore[union-attr]  # mypy cannot narrow on type()
+    if tz is None or tz is dt.UTC:  # naive, or time_extracted (always UTC)
+        return False
+    if type(tz) is not dt.timezone:
+        return True
+    offset = tz.utcoffset(None)
+    return bool(offset.seconds % _SECONDS_PER_MINUTE or offset.microseconds)
+
+
+def _default(obj: object) -> object:
+    """Encode what orjson hands back, as the SDK's simplejson settings would.
+
+    Args:
+        obj: A value orjson does not serialize itself (or was told to pass through).
+
+    Returns:
+        Decimals as an exact JSON number, or null if not finite.
+
+    Raises:
+        TypeError: For any other type, so the message falls back to the SDK serializer
+            (simplejson has its own rules for bytes, namedtuples, non-str keys, ...).
+
+    """
+    if isinstance(obj, decimal.Decimal):
+        # simplejson(use_decimal=True) writes str(d) unquoted, as a Fragment does; with
+        # ignore_nan=True it writes NaN, sNaN and Infinity decimals as null, like floats.
+        return orjson.Fragment(str(obj)) if obj.is_finite() else None
+    msg = f"{type(obj).__name__} is left to the SDK serializer"
+    raise TypeError(msg)
+
+
+def _sdk_line(data: dict[str, t.Any]) -> bytes:
+    """Serialize with the SDK default serializer, for what orjson cannot match.
+
+    Args:
+        data: The message dictionary.
+
+    Returns:
+        The SDK default writer's line, newline included, as bytes.
+
+    """
+    return (serialize_json(data) + "\n").encode()
+
+
+def _flush_stdout_at_exit() -> None:
+    """Push out records still buffered in ``sys.stdout`` when the interpreter exits."""
+    stdout = sys.stdout
+    if stdout is None:  # pythonw, or stdout closed and set to None by the host
+        return
+    # At exit the stream may already be closed or its reader gone; nothing can be done.
+    with contextlib.suppress(ValueError, OSError):
+        stdout.flush()
+
+
+@functools.cache
+def _register_exit_flush() -> None:
+    """Register the exit flush once per process, however many writers are made."""
+    atexit.register(_flush_stdout_at_exit)
+
+
+class OrjsonSingerWriter(GenericSingerWriter[bytes, Message]):
+    r"""Singer writer that serializes with orjson and flushes only on non-RECORD messages.
+
+    Each line is byte-for-byte the one ``SimpleSingerWriter`` writes
+    (``serialize_json(message.to_dict()) + "\n"``). orjson does the work; the few values
+    it would write differently, or refuses, send their message to the SDK serializer:
+    integers beyond 64 bits, non-str keys, bytes, namedtuples, dataclasses, lone
+    surrogates, nesting deeper than 254, nonzero floats below 1e-4 in magnitude, times,
+    and datetimes that are subclasses or carry a tzinfo other than a whole-minute
+    ``datetime.timezone``. Non-ASCII characters and DEL are escaped afterwards, as
+    simplejson's ``ensure_ascii`` does. Known remaining difference: a plain
+    ``enum.Enum`` member (no str/int mixin) is written by orjson as its value, where the
+    SDK writes ``str(member)``; JSON-ready records never carry one.
+
+    RECORD lines stay in the stdout buffer; any other message flushes it, so a STATE
+    line reaches the target only after the records it covers (same buffer, in order).
+    Whatever is still buffered at exit is flushed by an ``atexit`` hook.
+    """
+
+    def __init__(self) -> None:
+        """Create the writer and make sure buffered records are flushed at exit."""
+        super().__init__()
+        _register_exit_flush()
+
+    def serialize_message(self, message: Message) -> bytes:
+        """Serialize a message into one JSON line.
+
+        Args:
+            message: A Singer message object.
+
+        Returns:
+            The JSON line as bytes, trailing newline included.
+
+        """
+        data = message.to_dict()
+        try:
+            if type(message) is RecordMessage:
+                # The hot path, inlined: a RECORD's other fields are its str type and
+                # stream and int version, and time_extracted is always UTC.
+                extracted = message.time_extracted
+                record = message.record
+                differs = (
+                    extracted is not None
+                    and extracted.tzinfo is not dt.UTC
+                    and _temporal_differs(extracted)
+                ) or (not _all_plain(map(type, record.values())) and _values_differ(record))
+            else:
+                differs = _values_differ(data)
+        except RecursionError:  # a cycle, or nesting orjson would refuse anyway
+            differs = True
+        if differs:
+            return _sdk_line(data)
+        try:
+            line = orjson.dumps(data, default=_default, option=_OPTIONS)
+        except orjson.JSONEncodeError:
+            # The SDK serializer writes what orjson refuses (or raises the error the
+            # default writer would raise, e.g. "Circular reference detected").
+            return _sdk_line(data)
+        # Two C-speed scans on the common, pure-ASCII line; decode only when needed.
+        if not line.isascii() or b"\x7f" in line:
+            return _NEEDS_ESCAPE.sub(_escape_char, line.decode()).encode()
+        return line
+
+    def write_message(self, message: Message) -> None:
+        """Write a message to stdout, flushing unless it is a RECORD.
+
+        ``sys.stdout`` is looked up on every call because test runners swap it.
+
+        Args:
+            message: The message to write.
+
+        """
+        line = self.format_message(message)
+        stdout = sys.stdout
+        buffer: t.BinaryIO | None = getattr(stdout, "buffer", None)
+        if buffer is None:
+            # A text-only stream (e.g. io.StringIO): the line is pure ASCII.
+            stdout.write(line.decode())
+            if not isinstance(message, RecordMessage):
+                stdout.flush()
+            return
+        buffer.write(line)
+        if not isinstance(message, RecordMessage):
+            buffer.flush()

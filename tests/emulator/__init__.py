@@ -1,0 +1,1 @@
+"""Tests of the spapi_emulator package (the local SP-API emulator)."""

@@ -1,0 +1,179 @@
+"""Specifications of in-order delivery of concurrently fetched windows."""
+
+import asyncio
+
+import pytest
+
+from tap_spinvoices.ordered import Page, WindowDone, fetch_in_order
+
+
+class ScriptedWindows:
+    """Fetchers whose pages are released by the test, to force any completion order."""
+
+    def __init__(self, pages_per_window: list[int], page_size: int = 10):
+        self.pages_per_window = pages_per_window
+        self.page_size = page_size
+        self.gates = [asyncio.Event() for _ in pages_per_window]
+        self.started: list[int] = []
+        self.pages_fetched = [0] * len(pages_per_window)
+
+    async def fetch(self, index, _window):
+        self.started.append(index)
+        await self.gates[index].wait()
+        for page in range(self.pages_per_window[index]):
+            self.pages_fetched[index] += 1
+            yield [f"w{index}p{page}"], self.page_size
+            await asyncio.sleep(0)
+
+
+async def _run(script, *, max_in_flight=4, buffer_bytes=10_000, release_order=None):
+    delivered = []
+
+    async def deliver(event):
+        delivered.append(event)
+        await asyncio.sleep(0)
+
+    task = asyncio.create_task(
+        fetch_in_order(
+            list(range(len(script.gates))),
+            script.fetch,
+            deliver,
+            max_in_flight=max_in_flight,
+            buffer_bytes=buffer_bytes,
+        )
+    )
+    for index in release_order or range(len(script.gates)):
+        await asyncio.sleep(0)
+        script.gates[index].set()
+        for _ in range(20):
+            await asyncio.sleep(0)
+    await task
+    return delivered
+
+
+def _shape(delivered):
+    return [
+        ("page", e.window_index, e.records[0]) if isinstance(e, Page) else ("done", e.window_index)
+        for e in delivered
+    ]
+
+
+def test_windows_finishing_in_reverse_are_delivered_in_window_order():
+    script = ScriptedWindows([2, 1, 2])
+    delivered = asyncio.run(_run(script, release_order=[2, 1, 0]))
+    assert _shape(delivered) == [
+        ("page", 0, "w0p0"),
+        ("page", 0, "w0p1"),
+        ("done", 0),
+        ("page", 1, "w1p0"),
+        ("done", 1),
+        ("page", 2, "w2p0"),
+        ("page", 2, "w2p1"),
+        ("done", 2),
+    ]
+
+
+def test_window_done_never_precedes_a_page_of_an_earlier_window():
+    script = ScriptedWindows([3, 0, 5, 1, 2, 0, 4])
+    delivered = asyncio.run(_run(script, max_in_flight=3, release_order=[6, 4, 2, 0, 5, 3, 1]))
+    done_so_far = -1
+    for event in delivered:
+        if isinstance(event, WindowDone):
+            assert event.window_index == done_so_far + 1
+            done_so_far = event.window_index
+        else:
+            assert event.window_index == done_so_far + 1
+    assert done_so_far == 6
+
+
+def test_no_more_than_max_in_flight_windows_start_before_one_finishes():
+    async def scenario():
+        script = ScriptedWindows([1] * 10)
+        task = asyncio.create_task(
+            fetch_in_order(
+                list(range(10)), script.fetch, _ignore, max_in_flight=3, buffer_bytes=10_000
+            )
+        )
+        for _ in range(20):
+            await asyncio.sleep(0)
+        started_before_release = list(script.started)
+        for gate in script.gates:
+            gate.set()
+        await task
+        return started_before_release
+
+    assert asyncio.run(scenario()) == [0, 1, 2]
+
+
+def test_windows_ahead_of_their_turn_pause_when_the_buffer_is_full():
+    async def scenario():
+        script = ScriptedWindows([1, 50, 50], page_size=100)
+        task = asyncio.create_task(
+            fetch_in_order(list(range(3)), script.fetch, _ignore, max_in_flight=3, buffer_bytes=300)
+        )
+        script.gates[1].set()
+        script.gates[2].set()
+        for _ in range(200):
+            await asyncio.sleep(0)
+        ahead = script.pages_fetched[1] + script.pages_fetched[2]
+        script.gates[0].set()
+        await task
+        return ahead, script.pages_fetched
+
+    ahead, fetched = asyncio.run(scenario())
+    # Budget 300 B of 100 B pages: at most 3 buffered pages plus one in flight per window.
+    assert ahead <= 5
+    assert fetched == [1, 50, 50]
+
+
+def test_failed_window_raises_after_earlier_windows_are_delivered():
+    async def failing(index, _window):
+        if index == 2:
+            raise RuntimeError("window 2 broke")
+        yield [f"w{index}"], 1
+
+    delivered = []
+
+    async def deliver(event):
+        delivered.append(event)
+
+    with pytest.raises(RuntimeError, match="window 2 broke"):
+        asyncio.run(
+            fetch_in_order(list(range(6)), failing, deliver, max_in_flight=2, buffer_bytes=100)
+        )
+    assert [e.window_index for e in delivered if isinstance(e, WindowDone)] == [0, 1]
+
+
+def test_cancelling_the_walk_cancels_every_fetch():
+    async def scenario():
+        script = ScriptedWindows([1] * 5)
+        task = asyncio.create_task(
+            fetch_in_order(list(range(5)), script.fetch, _ignore, max_in_flight=5, buffer_bytes=10)
+        )
+        for _ in range(10):
+            await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_empty_list_of_windows_delivers_nothing():
+    delivered = []
+
+    async def deliver(event):
+        delivered.append(event)
+
+    asyncio.run(fetch_in_order([], _never, deliver, max_in_flight=2, buffer_bytes=10))
+    assert delivered == []
+
+
+async def _ignore(_event):
+    return None
+
+
+async def _never(_index, _window):
+    raise AssertionError("no window to fetch")
+    yield
