@@ -27,10 +27,18 @@ class SharedAuth:
     budgets: BudgetLedger = field(default_factory=BudgetLedger)
 
 
+@dataclass(frozen=True)
+class ApiSession:
+    """The client of one event loop and the rate budgets it paces requests with."""
+
+    client: SpApiClient
+    budgets: OperationBudgets
+
+
 @asynccontextmanager
-async def open_client(
+async def open_session(
     settings: Settings, shared: SharedAuth, base_url: str
-) -> AsyncIterator[SpApiClient]:
+) -> AsyncIterator[ApiSession]:
     """An SP-API client for the running loop; its session and budgets close with the block."""
     # Enough connections for every window in flight plus token calls.
     connector = aiohttp.TCPConnector(limit=settings.max_concurrency + 4)
@@ -49,7 +57,7 @@ async def open_client(
                 token_url=settings.lwa_token_url,
                 timeout_s=settings.request_timeout_s,
             )
-            yield SpApiClient(
+            client = SpApiClient(
                 session,
                 base_url=base_url,
                 lwa=lwa,
@@ -60,5 +68,6 @@ async def open_client(
                 user_agent=user_agent,
                 timeout_s=settings.request_timeout_s,
             )
+            yield ApiSession(client, budgets)
         finally:
             budgets.close()

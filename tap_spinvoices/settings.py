@@ -170,6 +170,13 @@ config_jsonschema: Final[dict[str, Any]] = th.PropertiesList(
         description="Total time allowed for one HTTP request (5-600).",
     ),
     th.Property(
+        "progress_seconds",
+        th.IntegerType(),
+        default=30,
+        title="Progress interval (s)",
+        description="How often a progress line per stream is logged (1-3600).",
+    ),
+    th.Property(
         "max_retries",
         th.IntegerType(),
         default=8,
@@ -205,6 +212,7 @@ class Settings:
     rate_budget_share: float
     request_timeout_s: float
     max_retries: int
+    progress_seconds: float
 
     def base_url(self, default_region: str) -> str:
         """SP-API base URL for a stream whose marketplace lives in ``default_region``."""
@@ -270,6 +278,7 @@ def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Se
         rate_budget_share=_integer(config, "rate_budget_percent", 100, 1, 100) / 100,
         request_timeout_s=float(_integer(config, "request_timeout_seconds", 60, 5, 600)),
         max_retries=_integer(config, "max_retries", 8, 1, 50),
+        progress_seconds=float(_integer(config, "progress_seconds", 30, 1, 3600)),
     )
 
 

@@ -14,6 +14,7 @@ from tap_spinvoices.bookmarks import REPLICATION_KEY, read_bookmark, resume_star
 from tap_spinvoices.bridge import iterate
 from tap_spinvoices.dedup import AdjacentWindowDeduplicator
 from tap_spinvoices.ordered import Page, WindowDone, fetch_in_order
+from tap_spinvoices.progress import SyncProgress
 from tap_spinvoices.windows import Window, plan_windows
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_spinvoices.client import SpApiClient
+    from tap_spinvoices.connection import ApiSession
     from tap_spinvoices.tap import TapSpinvoices
 
 # Items (pages or window ends) waiting between the I/O thread and the SDK's thread.
@@ -59,6 +61,8 @@ class WindowedStream(Stream):
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     # Region of the stream's only marketplace, used when the region setting is unset.
     default_region: ClassVar[str]
+    # The SP-API operation whose requests pace the windows (progress lines report it).
+    operation: ClassVar[str]
 
     @property
     def spinvoices(self) -> TapSpinvoices:
@@ -94,10 +98,20 @@ class WindowedStream(Stream):
             windows[0].start.isoformat(),
             windows[-1].end.isoformat(),
         )
+        progress = SyncProgress(
+            label=self.name + (f" {dict(context)}" if context else ""),
+            windows_total=len(windows),
+            operation=self.operation,
+            logger=self.logger,
+            interval_s=settings.progress_seconds,
+        )
+        sessions: list[ApiSession] = []  # filled by the I/O thread when it connects
         dedup = AdjacentWindowDeduplicator()
         key = self.primary_keys[0]
-        for event in iterate(self._producer(windows, context), max_pending=_PENDING_ITEMS):
+        producer = self._producer(windows, context, sessions)
+        for event in iterate(producer, max_pending=_PENDING_ITEMS):
             if isinstance(event, Page):
+                progress.add_records(len(event.records))
                 for record in event.records:
                     if dedup.is_new(record[key]):
                         yield record
@@ -106,19 +120,26 @@ class WindowedStream(Stream):
                 dedup.next_window()
                 write_bookmark(state, windows[event.window_index].end)
                 self._emit_state()
+                progress.window_done()
+            if sessions:
+                session = sessions[0]
+                progress.maybe_log(session.client.metrics, session.budgets.rate(self.operation))
+        for line in progress.summary(sessions[0].client.metrics if sessions else {}):
+            self.logger.info(line)
 
     def _producer(
-        self, windows: list[Window], context: Context | None
+        self, windows: list[Window], context: Context | None, sessions: list[ApiSession]
     ) -> Callable[[Callable[[Event], Awaitable[None]]], Coroutine[Any, Any, None]]:
         settings = self.spinvoices.settings
 
         async def produce(deliver: Callable[[Event], Awaitable[None]]) -> None:
-            async with self.spinvoices.open_client(self.default_region) as client:
+            async with self.spinvoices.open_session(self.default_region) as session:
+                sessions.append(session)
 
                 def pages(
                     _index: int, window: Window
                 ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
-                    return self.window_pages(client, window, context)
+                    return self.window_pages(session.client, window, context)
 
                 await fetch_in_order(
                     windows,
@@ -147,6 +168,7 @@ class CustomerInvoicesStream(WindowedStream):
     primary_keys: ClassVar[list[str]] = ["purchaseOrderNumber"]
     schema = load_schema("customer_invoices")
     default_region = "eu"
+    operation = customer_invoices.OPERATION
 
     @property
     def partitions(self) -> list[dict[str, Any]] | None:

@@ -11,7 +11,7 @@ from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_spinvoices.bookmarks import read_bookmark
-from tap_spinvoices.connection import SharedAuth, open_client
+from tap_spinvoices.connection import ApiSession, SharedAuth, open_session
 from tap_spinvoices.errors import ConfigError, SpinvoicesError, StateError
 from tap_spinvoices.settings import Settings, config_jsonschema, parse_settings
 from tap_spinvoices.streams import CustomerInvoicesStream
@@ -19,8 +19,6 @@ from tap_spinvoices.writer import OrjsonSingerWriter
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-
-    from tap_spinvoices.client import SpApiClient
 
 STREAM_TYPES: tuple[type[Stream], ...] = (CustomerInvoicesStream,)
 
@@ -56,13 +54,13 @@ class TapSpinvoices(Tap):
         return self._shared_auth
 
     @asynccontextmanager
-    async def open_client(self, default_region: str) -> AsyncIterator[SpApiClient]:
+    async def open_session(self, default_region: str) -> AsyncIterator[ApiSession]:
         """An SP-API client for the running event loop, closed when the block ends."""
         settings = self.settings
-        async with open_client(
+        async with open_session(
             settings, self.shared_auth, settings.base_url(default_region)
-        ) as client:
-            yield client
+        ) as session:
+            yield session
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Load the incoming state, refusing bookmarks that are not date-times."""
