@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+import orjson
 import pytest
 
 from tap_spinvoices.settings import parse_datetime
@@ -202,3 +204,36 @@ def test_range_is_half_open_start_included_end_excluded(emulator_factory):
     stamps = sorted({created[r["purchaseOrderNumber"]] for r in run.records()})
     assert stamps[0] == parse_datetime(start)
     assert stamps[-1] == parse_datetime(end) - timedelta(hours=1)
+
+
+def test_batch_mode_state_only_claims_invoices_already_in_written_batch_files(emulator, tmp_path):
+    start, end = "2024-01-01T00:00:00Z", "2024-01-11T00:00:00Z"
+    batch = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": f"file://{tmp_path}"},
+        "batch_size": 150,
+    }
+    run = run_tap(
+        config_for(emulator).with_range(start, end).with_setting("batch_config", batch).build()
+    )
+
+    assert run.returncode == 0, run.stderr
+    created = {
+        i.purchase_order_number: i.created_at for i in expected_invoices(emulator, start, end)
+    }
+    written: set[str] = set()
+    for message in run.messages:
+        if message["type"] == "BATCH":
+            for url in message["manifest"]:
+                with gzip.open(url.removeprefix("file://"), "rb") as handle:
+                    written.update(orjson.loads(line)["purchaseOrderNumber"] for line in handle)
+        elif message["type"] == "STATE":
+            bookmark = (
+                message["value"]["bookmarks"]
+                .get("customer_invoices", {})
+                .get("replication_key_value")
+            )
+            if bookmark:
+                claimed = {po for po, at in created.items() if at < parse_datetime(bookmark)}
+                assert claimed <= written
+    assert written == set(created)
