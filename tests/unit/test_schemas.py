@@ -1,4 +1,4 @@
-"""The stream schemas agree with Amazon's official models (../shared/spapi-models)."""
+"""The stream schemas agree with Amazon's official models (copies in tests/spapi_models)."""
 
 import json
 from datetime import UTC, datetime
@@ -10,7 +10,8 @@ from tap_spinvoices.customer_invoices import window_params
 from tap_spinvoices.streams import load_schema
 from tap_spinvoices.windows import Window
 
-MODELS = Path(__file__).resolve().parents[3] / "shared" / "spapi-models"
+# Verbatim copies of Amazon's models (tests/spapi_models/SOURCE.md says where from).
+MODELS = Path(__file__).resolve().parents[1] / "spapi_models"
 DF_MODELS = [
     "vendorDirectFulfillmentShipping_2021-12-28.json",
     "vendorDirectFulfillmentShippingV1.json",
@@ -20,7 +21,7 @@ DF_MODELS = [
 def _model(name: str) -> dict:
     path = MODELS / name
     if not path.exists():
-        pytest.fail(f"official model missing: {path} (shared/ must sit beside the repository)")
+        pytest.fail(f"official model missing: {path}")
     return json.loads(path.read_text())
 
 
