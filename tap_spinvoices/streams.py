@@ -1,165 +1,19 @@
-"""Singer streams: the SDK side of walking date windows concurrently and bookmarking safely."""
+"""The tap's streams: what each one asks Amazon for; the walking is in windowed.py."""
 
 from __future__ import annotations
 
-import json
-from importlib import resources
-from typing import TYPE_CHECKING, Any, ClassVar, Final
-
-from singer_sdk import Stream
-from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from tap_spinvoices import customer_invoices
-from tap_spinvoices.bookmarks import REPLICATION_KEY, read_bookmark, resume_start, write_bookmark
-from tap_spinvoices.bridge import iterate
-from tap_spinvoices.dedup import AdjacentWindowDeduplicator
-from tap_spinvoices.ordered import Page, WindowDone, fetch_in_order
-from tap_spinvoices.progress import SyncProgress
-from tap_spinvoices.windows import Window, plan_windows
+from tap_spinvoices.windowed import WindowedStream, load_schema
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+    from collections.abc import AsyncIterator
 
     from singer_sdk.helpers.types import Context
 
     from tap_spinvoices.client import SpApiClient
-    from tap_spinvoices.connection import ApiSession
-    from tap_spinvoices.tap import TapSpinvoices
-
-# Items (pages or window ends) waiting between the I/O thread and the SDK's thread.
-_PENDING_ITEMS: Final = 8
-
-
-def load_schema(name: str) -> dict[str, Any]:
-    """A stream's JSON schema from tap_spinvoices/schemas/."""
-    text = resources.files("tap_spinvoices.schemas").joinpath(f"{name}.json").read_text()
-    schema: dict[str, Any] = json.loads(text)
-    return schema
-
-
-Event = Page[dict[str, Any]] | WindowDone
-
-
-class WindowedStream(Stream):
-    """A stream fetched as date windows, many at once, written strictly in window order.
-
-    Subclasses say how to fetch one window's pages (``window_pages``); this class plans the
-    windows from the bookmark, runs the fetching on the I/O thread, drops records repeated by
-    overlapping windows, and moves the bookmark to a window's end only once that window and
-    every one before it has been handed to the SDK — so each STATE message it emits is safe to
-    resume from, even after a SIGKILL.
-    """
-
-    replication_key = REPLICATION_KEY
-    # Records arrive in window order, so the SDK may write the bookmark directly (no
-    # progress markers). check_sorted stays off because the lookback deliberately re-reads
-    # windows before the incoming bookmark.
-    is_sorted = True
-    check_sorted = False
-    # Records are built JSON-ready (strings, ints, None), so the SDK's per-record walk
-    # over the schema would only cost CPU.
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-    # Region of the stream's only marketplace, used when the region setting is unset.
-    default_region: ClassVar[str]
-    # The SP-API operation whose requests pace the windows (progress lines report it).
-    operation: ClassVar[str]
-
-    @property
-    def spinvoices(self) -> TapSpinvoices:
-        """The tap, typed."""
-        tap: TapSpinvoices = self._tap  # type: ignore[assignment]
-        return tap
-
-    def window_pages(
-        self, client: SpApiClient, window: Window, context: Context | None
-    ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
-        """Pages of one window as (records, approximate bytes)."""
-        raise NotImplementedError
-
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Records of every window from the bookmark to end_date, in window order."""
-        settings = self.spinvoices.settings
-        state = self.get_context_state(context)
-        where = f"bookmarks.{self.name}" + (f" (partition {dict(context)})" if context else "")
-        start = resume_start(read_bookmark(state, where), settings.start_date, settings.lookback)
-        windows = plan_windows(
-            start,
-            settings.end_date,
-            max_length=settings.window,
-            min_count=settings.max_concurrency,
-        )
-        if not windows:
-            self.logger.info("%s: nothing to sync after %s", where, start.isoformat())
-            return
-        self.logger.info(
-            "%s: %d windows from %s to %s",
-            where,
-            len(windows),
-            windows[0].start.isoformat(),
-            windows[-1].end.isoformat(),
-        )
-        progress = SyncProgress(
-            label=self.name + (f" {dict(context)}" if context else ""),
-            windows_total=len(windows),
-            operation=self.operation,
-            logger=self.logger,
-            interval_s=settings.progress_seconds,
-        )
-        sessions: list[ApiSession] = []  # filled by the I/O thread when it connects
-        dedup = AdjacentWindowDeduplicator()
-        key = self.primary_keys[0]
-        producer = self._producer(windows, context, sessions)
-        for event in iterate(producer, max_pending=_PENDING_ITEMS):
-            if isinstance(event, Page):
-                progress.add_records(len(event.records))
-                for record in event.records:
-                    if dedup.is_new(record[key]):
-                        yield record
-            else:
-                # The generator resumed after the window's last record was written.
-                dedup.next_window()
-                write_bookmark(state, windows[event.window_index].end)
-                self._emit_state()
-                progress.window_done()
-            if sessions:
-                session = sessions[0]
-                progress.maybe_log(session.client.metrics, session.budgets.rate(self.operation))
-        for line in progress.summary(sessions[0].client.metrics if sessions else {}):
-            self.logger.info(line)
-
-    def _producer(
-        self, windows: list[Window], context: Context | None, sessions: list[ApiSession]
-    ) -> Callable[[Callable[[Event], Awaitable[None]]], Coroutine[Any, Any, None]]:
-        settings = self.spinvoices.settings
-
-        async def produce(deliver: Callable[[Event], Awaitable[None]]) -> None:
-            async with self.spinvoices.open_session(self.default_region) as session:
-                sessions.append(session)
-
-                def pages(
-                    _index: int, window: Window
-                ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
-                    return self.window_pages(session.client, window, context)
-
-                await fetch_in_order(
-                    windows,
-                    pages,
-                    deliver,
-                    max_in_flight=settings.max_concurrency,
-                    buffer_bytes=settings.buffer_bytes,
-                )
-
-        return produce
-
-    def _emit_state(self) -> None:
-        # In BATCH mode the records of finished windows may still sit in an unwritten batch
-        # file: the SDK writes STATE itself after each BATCH message, so stay silent.
-        if self.get_batch_config(self.config):
-            return
-        # The SDK writes STATE only after a record; a window with no records still moves
-        # the bookmark, so mark the state dirty first. StateWriter skips unchanged states.
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+    from tap_spinvoices.windows import Window
 
 
 class CustomerInvoicesStream(WindowedStream):

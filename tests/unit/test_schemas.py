@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tap_spinvoices.customer_invoices import window_params
-from tap_spinvoices.streams import load_schema
+from tap_spinvoices.windowed import load_schema
 from tap_spinvoices.windows import Window
 
 # Verbatim copies of Amazon's models (tests/spapi_models/SOURCE.md says where from).
