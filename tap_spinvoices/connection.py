@@ -33,6 +33,7 @@ class ApiSession:
 
     client: SpApiClient
     budgets: OperationBudgets
+    http: aiohttp.ClientSession  #: for pre-signed downloads, which take no SP-API headers
 
 
 @asynccontextmanager
@@ -68,6 +69,6 @@ async def open_session(
                 user_agent=user_agent,
                 timeout_s=settings.request_timeout_s,
             )
-            yield ApiSession(client, budgets)
+            yield ApiSession(client, budgets, session)
         finally:
             budgets.close()

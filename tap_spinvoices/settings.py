@@ -106,6 +106,24 @@ config_jsonschema: Final[dict[str, Any]] = th.PropertiesList(
         description="Invoices API marketplace (Brazil).",
     ),
     th.Property(
+        "invoice_statuses",
+        th.ArrayType(th.StringType()),
+        title="Invoice statuses",
+        description="invoices stream: only these statuses (getInvoicesAttributes lists them).",
+    ),
+    th.Property(
+        "invoice_type",
+        th.StringType(),
+        title="Invoice type",
+        description="invoices stream: only this invoiceType.",
+    ),
+    th.Property(
+        "invoice_transaction_type",
+        th.StringType(),
+        title="Invoice transaction type",
+        description="invoices stream: only this transactionType.",
+    ),
+    th.Property(
         "df_api_version",
         th.StringType(),
         default="2021-12-28",
@@ -203,6 +221,7 @@ class Settings:
     lwa_token_url: str
     ship_from_party_ids: tuple[str, ...]
     marketplace_id: str
+    invoice_filters: dict[str, str]
     df_api_version: str
     use_rdt: bool
     window: timedelta
@@ -269,6 +288,7 @@ def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Se
         lwa_token_url=_checked_url(config.get("lwa_token_url"), "lwa_token_url") or LWA_TOKEN_URL,
         ship_from_party_ids=tuple(dict.fromkeys(parties)),
         marketplace_id=str(config.get("marketplace_id") or BRAZIL_MARKETPLACE_ID),
+        invoice_filters=_invoice_filters(config),
         df_api_version=version,
         use_rdt=bool(config.get("use_rdt", True)),
         window=timedelta(hours=_integer(config, "window_hours", 24, 1, 168)),
@@ -280,6 +300,26 @@ def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Se
         max_retries=_integer(config, "max_retries", 8, 1, 50),
         progress_seconds=float(_integer(config, "progress_seconds", 30, 1, 3600)),
     )
+
+
+def _invoice_filters(config: dict[str, Any]) -> dict[str, str]:
+    """Query filters of getInvoices, from the invoice_* settings."""
+    filters: dict[str, str] = {}
+    statuses = config.get("invoice_statuses") or []
+    if not isinstance(statuses, list) or not all(isinstance(s, str) and s for s in statuses):
+        raise ConfigError(
+            "invoice_statuses", "must be a list of non-empty strings", 'e.g. ["AUTHORIZED"]'
+        )
+    if statuses:
+        filters["statuses"] = ",".join(statuses)  # collectionFormat: csv
+    for setting, parameter in (
+        ("invoice_type", "invoiceType"),
+        ("invoice_transaction_type", "transactionType"),
+    ):
+        value = config.get(setting)
+        if value:
+            filters[parameter] = str(value)
+    return filters
 
 
 def parse_datetime(value: str) -> datetime:

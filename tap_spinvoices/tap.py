@@ -1,26 +1,51 @@
-"""The tap: settings, streams, the shared run state, and the command line."""
+"""The tap: settings, streams, the shared run state, and the command line.
+
+Exit codes: 0 when every selected window was synced; 1 for an error (one log line naming
+what to fix, see errors.py); 128 + the signal number (143 for SIGTERM, 130 for SIGINT) when
+the run was interrupted. An interrupted run writes the STATE of the windows it completed
+first, but it is not a success: the windows after that STATE were not synced, and a
+scheduler must not record the night's run as done.
+"""
 
 from __future__ import annotations
 
+import io
+import json
 import logging
+import signal
 import sys
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
+from singer_sdk.singerlib import StateMessage
 
 from tap_spinvoices.bookmarks import read_bookmark
 from tap_spinvoices.connection import ApiSession, SharedAuth, open_session
-from tap_spinvoices.errors import ConfigError, SpinvoicesError, StateError
+from tap_spinvoices.errors import CatalogError, ConfigError, SpinvoicesError, StateError
 from tap_spinvoices.settings import Settings, config_jsonschema, parse_settings
-from tap_spinvoices.streams import CustomerInvoicesStream
+from tap_spinvoices.streams import (
+    CustomerInvoicesStream,
+    InvoiceDocumentsStream,
+    InvoiceExportsStream,
+    InvoicesStream,
+)
 from tap_spinvoices.writer import OrjsonSingerWriter
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from types import FrameType
 
-STREAM_TYPES: tuple[type[Stream], ...] = (CustomerInvoicesStream,)
+STREAM_TYPES: tuple[type[Stream], ...] = (
+    CustomerInvoicesStream,
+    InvoiceExportsStream,
+    InvoiceDocumentsStream,
+    InvoicesStream,
+)
+
+_STATE_FIX = "Fix: pass the last STATE value the tap printed, or no --state for a full sync"
+_CATALOG_FIX = "Fix: write a new one with --discover and select streams in it"
 
 
 class TapSpinvoices(Tap):
@@ -37,7 +62,11 @@ class TapSpinvoices(Tap):
         # schema check then catches wrong types in anything we do not read ourselves.
         if raise_errors:
             self._settings = parse_settings(dict(self.config))
-        return super()._validate_config(raise_errors=raise_errors)
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            # The SDK would log each problem and a summary: two lines or more, in its words.
+            raise _schema_error(exc) from None
 
     @property
     def settings(self) -> Settings:
@@ -65,17 +94,20 @@ class TapSpinvoices(Tap):
     def load_state(self, state: dict[str, Any]) -> None:
         """Load the incoming state, refusing bookmarks that are not date-times."""
         if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
-            msg = (
-                "State error: the state must be a JSON object like "
-                '{"bookmarks": {...}}. Fix: pass the last STATE value the tap printed'
-            )
+            msg = 'State error: the state must be a JSON object like {"bookmarks": {...}}. '
+            msg += _STATE_FIX
             raise StateError(msg)
         for stream_name, stream_state in state.get("bookmarks", {}).items():
-            if not isinstance(stream_state, dict):
-                msg = f"State error in bookmarks.{stream_name}: not a JSON object"
+            is_object = isinstance(stream_state, dict)
+            partitions = stream_state.get("partitions", []) if is_object else None
+            if not isinstance(partitions, list) or not all(isinstance(p, dict) for p in partitions):
+                msg = (
+                    f"State error in bookmarks.{stream_name}: expected an object like "
+                    '{"replication_key_value": ...} or {"partitions": [{...}]}. ' + _STATE_FIX
+                )
                 raise StateError(msg)
             read_bookmark(stream_state, f"bookmarks.{stream_name}")
-            for partition in stream_state.get("partitions", []):
+            for partition in partitions:
                 read_bookmark(
                     partition, f"bookmarks.{stream_name} partition {partition.get('context')}"
                 )
@@ -83,7 +115,50 @@ class TapSpinvoices(Tap):
 
     def discover_streams(self) -> list[Stream]:
         """Every stream the tap offers."""
-        return [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
+        for stream in streams:
+            stream.logger.addFilter(_drop_sdk_failure_line)
+        return streams
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: Any = None,  # noqa: ANN401 - the SDK's private _ConfigInput
+        state: IO[str] | None = None,
+        catalog: IO[str] | None = None,
+    ) -> None:
+        """Run the tap; an unusable --state or --catalog file is one clear line, not a trace."""
+        super().invoke(
+            about=about,
+            about_format=about_format,
+            config=config,
+            state=_checked_state_file(state),
+            catalog=_checked_catalog_file(catalog),
+        )
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
+        """On SIGTERM/SIGINT: write the STATE of the completed windows, then exit 128 + signum.
+
+        Unlike the SDK's handler, the STATE is written even when it did not change, so it is
+        the last line after any RECORD still buffered; and the exit code is not 0, because the
+        windows after that STATE were never fetched and a scheduler must not count the run
+        as complete. The bookmark in ``self.state`` only ever points at the end of a window
+        whose records (and every earlier window's) were already written.
+        """
+        code = 128 + signum
+        try:
+            self.write_message(StateMessage(value=self.state))
+        finally:
+            self.logger.warning(
+                "Interrupted by %s: wrote the STATE of the completed windows; exit code %d. "
+                "Run again with that STATE to resume",
+                signal.Signals(signum).name,
+                code,
+            )
+            sys.exit(code)
 
 
 def main() -> None:
@@ -99,3 +174,78 @@ def main() -> None:
 def _fail(line: str) -> None:
     logging.getLogger(TapSpinvoices.name).error(line)
     sys.exit(1)
+
+
+def _schema_error(exc: ConfigValidationError) -> ConfigError:
+    """The first JSON-schema problem (``"<problem> in config['<setting>']"``) as one line."""
+    first = exc.errors[0] if exc.errors else str(exc)
+    problem, _, where = first.partition(" in config[")
+    setting = where.split("]", 1)[0].strip("'\"") or "config"
+    return ConfigError(setting, problem, f"give {setting} a value of the type --about lists")
+
+
+def _drop_sdk_failure_line(record: logging.LogRecord) -> bool:
+    """Drop the SDK's "An unhandled error occurred while syncing" line for our own errors.
+
+    The SDK logs it at ERROR before re-raising; for a ``SpinvoicesError`` main() prints the
+    one line that says what to fix, so the SDK's would be a second, less useful error line.
+    Any other exception (a bug) keeps it, next to its traceback.
+    """
+    if record.levelno >= logging.ERROR and str(record.msg).startswith("An unhandled error"):
+        return not isinstance(sys.exc_info()[1], SpinvoicesError)
+    return True
+
+
+def _checked_state_file(state: IO[str] | None) -> IO[str] | None:
+    """The --state file, re-readable, once it is known to hold a JSON object."""
+    if state is None:
+        return None
+    text = state.read()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = (
+            f"State error: the --state file is not JSON ({exc.msg} at line "
+            f"{exc.lineno} column {exc.colno}). {_STATE_FIX}"
+        )
+        raise StateError(msg) from None
+    if not isinstance(value, dict):
+        msg = (
+            'State error: the --state file is not a JSON object like {"bookmarks": {...}}. '
+            + _STATE_FIX
+        )
+        raise StateError(msg)
+    return io.StringIO(text)
+
+
+def _checked_catalog_file(catalog: IO[str] | None) -> IO[str] | None:
+    """The --catalog file, re-readable, once it is known to be a JSON catalog."""
+    if catalog is None:
+        return None
+    text = catalog.read()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = (
+            f"Catalog error: the --catalog file is not JSON ({exc.msg} at "
+            f"line {exc.lineno} column {exc.colno}). {_CATALOG_FIX}"
+        )
+        raise CatalogError(msg) from None
+    entries = value.get("streams") if isinstance(value, dict) else None
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        msg = (
+            "Catalog error: the --catalog file is not a Singer catalog "
+            f'(an object with a "streams" list of objects). {_CATALOG_FIX}'
+        )
+        raise CatalogError(msg)
+    # Stream classes set ``name`` as a class attribute; the SDK types it per instance.
+    known = [str(getattr(stream_type, "name")) for stream_type in STREAM_TYPES]  # noqa: B009
+    for entry in entries:
+        stream_id = entry.get("tap_stream_id")
+        if stream_id not in known:
+            msg = (
+                f"Catalog error: stream {stream_id!r} in --catalog is not a stream of "
+                f"{TapSpinvoices.name} (it has: {', '.join(known)}). {_CATALOG_FIX}"
+            )
+            raise CatalogError(msg)
+    return io.StringIO(text)

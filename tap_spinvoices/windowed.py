@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 # Items (pages or window ends) waiting between the I/O thread and the SDK's thread.
 _PENDING_ITEMS: Final = 8
+# Window index of the records a stream writes before its windows (see ``prelude``).
+PRELUDE: Final = -1
 
 
 Event = Page[dict[str, Any]] | WindowDone
@@ -73,27 +76,41 @@ class WindowedStream(Stream):
         """Pages of one window as (records, approximate bytes)."""
         raise NotImplementedError
 
+    async def prelude(
+        self, session: ApiSession, context: Context | None, state: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Records to write before the windows, from a copy of the partition's state."""
+        del session, context, state
+        return []
+
+    def has_prelude(self, state: dict[str, Any]) -> bool:
+        """Whether ``prelude`` has anything to do for this partition state."""
+        del state
+        return False
+
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Records of every window from the bookmark to end_date, in window order."""
         settings = self.spinvoices.settings
         state = self.get_context_state(context)
         where = f"bookmarks.{self.name}" + (f" (partition {dict(context)})" if context else "")
-        start = resume_start(read_bookmark(state, where), settings.start_date, settings.lookback)
+        prior = read_bookmark(state, where)
+        start = resume_start(prior, settings.start_date, settings.lookback)
         windows = plan_windows(
             start,
             settings.end_date,
             max_length=self.max_window or settings.window,
             min_count=settings.max_concurrency if self.split_for_parallelism else 1,
         )
-        if not windows:
+        snapshot = copy.deepcopy(state)
+        if not windows and not self.has_prelude(snapshot):
             self.logger.info("%s: nothing to sync after %s", where, start.isoformat())
             return
         self.logger.info(
             "%s: %d windows from %s to %s",
             where,
             len(windows),
-            windows[0].start.isoformat(),
-            windows[-1].end.isoformat(),
+            start.isoformat(),
+            settings.end_date.isoformat(),
         )
         progress = SyncProgress(
             label=self.name + (f" {dict(context)}" if context else ""),
@@ -105,13 +122,19 @@ class WindowedStream(Stream):
         sessions: list[ApiSession] = []  # filled by the I/O thread when it connects
         dedup = AdjacentWindowDeduplicator()
         key = self.primary_keys[0]
-        producer = self._producer(windows, context, sessions)
+        producer = self._producer(windows, context, sessions, snapshot)
         for event in iterate(producer, max_pending=_PENDING_ITEMS):
             if isinstance(event, Page):
                 progress.add_records(len(event.records))
+                prelude = event.window_index == PRELUDE
                 for record in event.records:
-                    if dedup.is_new(record[key]):
+                    if prelude or dedup.is_new(record[key]):
                         yield record
+            elif event.window_index == PRELUDE:
+                # Prelude records carry older windows, which pulled the SDK's bookmark back.
+                if prior is not None:
+                    write_bookmark(state, prior)
+                self._emit_state()
             else:
                 # The generator resumed after the window's last record was written.
                 dedup.next_window()
@@ -125,13 +148,21 @@ class WindowedStream(Stream):
             self.logger.info(line)
 
     def _producer(
-        self, windows: list[Window], context: Context | None, sessions: list[ApiSession]
+        self,
+        windows: list[Window],
+        context: Context | None,
+        sessions: list[ApiSession],
+        snapshot: dict[str, Any],
     ) -> Callable[[Callable[[Event], Awaitable[None]]], Coroutine[Any, Any, None]]:
         settings = self.spinvoices.settings
 
         async def produce(deliver: Callable[[Event], Awaitable[None]]) -> None:
             async with self.spinvoices.open_session(self.default_region) as session:
                 sessions.append(session)
+                if self.has_prelude(snapshot):
+                    records = await self.prelude(session, context, snapshot)
+                    await deliver(Page(PRELUDE, records, 0))
+                    await deliver(WindowDone(PRELUDE))
 
                 def pages(
                     _index: int, window: Window
@@ -149,14 +180,19 @@ class WindowedStream(Stream):
         return produce
 
     def _emit_state(self) -> None:
-        # In BATCH mode the records of finished windows may still sit in an unwritten batch
-        # file: the SDK writes STATE itself after each BATCH message, so stay silent.
-        if self.get_batch_config(self.config):
-            return
-        # The SDK writes STATE only after a record; a window with no records still moves
-        # the bookmark, so mark the state dirty first. StateWriter skips unchanged states.
-        self.state_manager.is_flushed = False
-        self._write_state_message()
+        emit_state(self)
+
+
+def emit_state(stream: Stream) -> None:
+    """Write a STATE message now, if the state changed and records do not wait in a batch."""
+    # In BATCH mode the records of finished windows may still sit in an unwritten batch
+    # file: the SDK writes STATE itself after each BATCH message, so stay silent.
+    if stream.get_batch_config(stream.config):
+        return
+    # The SDK writes STATE only after a record; a window with no records still moves
+    # the bookmark, so mark the state dirty first. StateWriter skips unchanged states.
+    stream.state_manager.is_flushed = False
+    stream._write_state_message()  # noqa: SLF001 - the SDK's own STATE path
 
 
 def load_schema(name: str) -> dict[str, Any]:

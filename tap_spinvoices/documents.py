@@ -1,0 +1,137 @@
+"""Export documents: mint the 30-second URL, download the ZIP at once, read its XML files.
+
+getInvoicesDocument answers with an S3 pre-signed URL that "expires after 30 seconds" and the
+operation allows about one call a minute (burst 1). So a URL is minted only when its download
+can start right away (the call itself waits for the budget, then the download follows in the
+same task), the ZIP is streamed to a temporary file (never held in memory), and an expired or
+failed download is retried with a freshly minted URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import IO, TYPE_CHECKING, Any, Final
+
+import aiohttp
+from yarl import URL
+
+from tap_spinvoices.errors import ApiError, RetriesExhaustedError
+from tap_spinvoices.invoices_api import BASE
+
+if TYPE_CHECKING:
+    from tap_spinvoices.customer_invoices import JsonGetter
+
+GET_DOCUMENT: Final = "getInvoicesDocument"
+# A failed or expired download is tried again with a new URL this many times in all.
+MAX_MINTS: Final = 3
+_CHUNK: Final = 1 << 16
+# Spill to disk past this size; smaller ZIPs stay in memory.
+_SPOOL_BYTES: Final = 8 << 20
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class DownloadStats:
+    """What happened to document downloads, for the end-of-run log and the benchmark."""
+
+    minted: int = 0
+    downloaded: int = 0
+    expired: int = 0
+    failed: int = 0
+
+
+def document_path(document_id: str) -> str:
+    """Path of getInvoicesDocument for one document."""
+    return f"{BASE}/documents/{document_id}"
+
+
+async def mint_url(client: JsonGetter, document_id: str) -> str:
+    """Ask getInvoicesDocument for the document's pre-signed URL (waits for the budget)."""
+    body = await client.get_json(GET_DOCUMENT, document_path(document_id), {})
+    document = body.get("invoicesDocument")
+    url = document.get("invoicesDocumentUrl") if isinstance(document, Mapping) else None
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise ApiError(
+            operation=GET_DOCUMENT,
+            status=200,
+            code="UnexpectedResponse",
+            message="response has no invoicesDocumentUrl",
+            request_id=None,
+        )
+    return url
+
+
+async def download_document(
+    client: JsonGetter,
+    http: aiohttp.ClientSession,
+    document_id: str,
+    *,
+    stats: DownloadStats,
+    timeout_s: float,
+) -> IO[bytes]:
+    """The document's ZIP in a temporary file (rewound), minting a new URL when one fails."""
+    last_problem = ""
+    for attempt in range(1, MAX_MINTS + 1):
+        url = await mint_url(client, document_id)
+        stats.minted += 1
+        spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115 - returned
+        try:
+            # The URL is pre-signed: no SP-API headers, and no re-encoding of its query.
+            async with http.get(
+                URL(url, encoded=True), timeout=aiohttp.ClientTimeout(total=timeout_s)
+            ) as response:
+                if response.status == 200:  # noqa: PLR2004
+                    async for chunk in response.content.iter_chunked(_CHUNK):
+                        spool.write(chunk)
+                    spool.seek(0)
+                    stats.downloaded += 1
+                    return spool
+                if response.status == 403:  # noqa: PLR2004 - S3 AccessDenied: expired
+                    stats.expired += 1
+                last_problem = f"HTTP {response.status}"
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            last_problem = type(exc).__name__
+        spool.close()
+        stats.failed += 1
+        logger.warning(
+            "download of invoices document %s failed (%s); minting a new URL (%d/%d)",
+            document_id,
+            last_problem,
+            attempt,
+            MAX_MINTS,
+        )
+    msg = (
+        f"{GET_DOCUMENT}: the download of invoices document {document_id} failed "
+        f"{MAX_MINTS} times (last: {last_problem})"
+    )
+    raise RetriesExhaustedError(msg)
+
+
+def xml_records(
+    archive: IO[bytes], *, document_id: str, export_id: str, marketplace: str
+) -> Iterator[dict[str, Any]]:
+    """One record per XML file of an export ZIP, reading one file at a time."""
+    with zipfile.ZipFile(archive) as zipped:
+        for info in zipped.infolist():
+            name = PurePosixPath(info.filename)
+            if info.is_dir() or name.suffix.lower() != ".xml":
+                continue
+            data = zipped.read(info)
+            yield {
+                # The file is named after the invoice id of getInvoices (Invoices FAQ).
+                "invoiceId": name.stem,
+                "exportId": export_id,
+                "invoicesDocumentId": document_id,
+                "marketplaceId": marketplace,
+                "file_name": info.filename,
+                "xml": data.decode("utf-8", errors="replace"),
+                "xml_sha256": hashlib.sha256(data).hexdigest(),
+                "xml_bytes": len(data),
+            }

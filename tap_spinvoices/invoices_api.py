@@ -1,0 +1,153 @@
+"""Invoices API 2024-06-19 (Brazil FBA NF-e): exports and invoice search, requests and records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Final
+
+from tap_spinvoices.bookmarks import format_instant
+from tap_spinvoices.errors import ApiError
+from tap_spinvoices.windows import Window, api_timestamp
+
+if TYPE_CHECKING:
+    from tap_spinvoices.customer_invoices import JsonGetter
+
+BASE: Final = "/tax/invoices/2024-06-19"
+EXPORTS_PATH: Final = f"{BASE}/exports"
+INVOICES_PATH: Final = f"{BASE}/invoices"
+GET_EXPORTS: Final = "getInvoicesExports"
+GET_EXPORT: Final = "getInvoicesExport"
+GET_INVOICES: Final = "getInvoices"
+PAGE_SIZE: Final = 100  # getInvoicesExports and getInvoices answer at most 100 items a page
+
+# Export.status values (ExportStatus): the two that still change.
+UNFINISHED_STATUSES: Final = frozenset({"REQUESTED", "PROCESSING"})
+EXPORT_FIELDS: Final = (
+    "exportId",
+    "status",
+    "generateExportStartedAt",
+    "generateExportFinishedAt",
+    "invoicesDocumentIds",
+    "errorMessage",
+)
+INVOICE_FIELDS: Final = (
+    "id",
+    "date",
+    "errorCode",
+    "externalInvoiceId",
+    "govResponse",
+    "invoiceType",
+    "series",
+    "status",
+    "transactionIds",
+    "transactionType",
+)
+_ITEM_BYTES: Final = 600  # rough memory of one export or invoice, for the read-ahead budget
+
+
+def export_path(export_id: str) -> str:
+    """Path of getInvoicesExport for one export."""
+    return f"{EXPORTS_PATH}/{export_id}"
+
+
+def pick(item: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The model's fields of an API object (absent ones as null), nothing else."""
+    return {name: item.get(name) for name in fields}
+
+
+def export_record(export: Mapping[str, Any], marketplace: str, window: Window) -> dict[str, Any]:
+    """An invoice_exports record: the Export object plus its marketplace and listing window."""
+    record = pick(export, EXPORT_FIELDS)
+    record["marketplaceId"] = marketplace
+    record["window_start"] = format_instant(window.start)
+    record["window_end"] = format_instant(window.end)
+    return record
+
+
+def invoice_record(invoice: Mapping[str, Any], marketplace: str, window: Window) -> dict[str, Any]:
+    """An invoices record: the Invoice object plus its marketplace and search window."""
+    record = pick(invoice, INVOICE_FIELDS)
+    record["marketplaceId"] = marketplace
+    record["window_start"] = format_instant(window.start)
+    record["window_end"] = format_instant(window.end)
+    return record
+
+
+async def exports_window_pages(
+    client: JsonGetter, window: Window, *, marketplace: str
+) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+    """Pages of getInvoicesExports for exports created in one window."""
+    first: dict[str, str | int] = {
+        "marketplaceId": marketplace,
+        # Filters on the export's creation time; bounds as for getCustomerInvoices.
+        "dateStart": api_timestamp(window.created_after),
+        "dateEnd": api_timestamp(window.created_before),
+        "pageSize": PAGE_SIZE,
+    }
+    async for items in _pages(client, GET_EXPORTS, EXPORTS_PATH, first, "exports"):
+        records = [export_record(e, marketplace, window) for e in items]
+        yield records, _ITEM_BYTES * len(records)
+
+
+async def invoices_window_pages(
+    client: JsonGetter,
+    window: Window,
+    *,
+    marketplace: str,
+    filters: Mapping[str, str],
+) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+    """Pages of getInvoices for invoices dated in one window, oldest first."""
+    first: dict[str, str | int] = {
+        "marketplaceId": marketplace,
+        "dateStart": api_timestamp(window.created_after),
+        "dateEnd": api_timestamp(window.created_before),
+        "sortBy": "START_DATE_TIME",
+        "sortOrder": "ASC",
+        "pageSize": PAGE_SIZE,
+        **filters,
+    }
+    async for items in _pages(client, GET_INVOICES, INVOICES_PATH, first, "invoices"):
+        records = [invoice_record(i, marketplace, window) for i in items]
+        yield records, _ITEM_BYTES * len(records)
+
+
+async def get_export(client: JsonGetter, export_id: str) -> dict[str, Any]:
+    """The current Export object of one export (getInvoicesExport)."""
+    body = await client.get_json(GET_EXPORT, export_path(export_id), {})
+    export = body.get("export")
+    if not isinstance(export, Mapping) or not export.get("exportId"):
+        raise _unexpected(GET_EXPORT, "no export object")
+    return dict(export)
+
+
+async def _pages(
+    client: JsonGetter,
+    operation: str,
+    path: str,
+    first: Mapping[str, str | int],
+    list_key: str,
+) -> AsyncIterator[list[Mapping[str, Any]]]:
+    params: Mapping[str, str | int] = first
+    while True:
+        body = await client.get_json(operation, path, params)
+        items = body.get(list_key) or []
+        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+            raise _unexpected(operation, f"{list_key} is not a list of objects")
+        # The model warns that pages can be empty while a nextToken follows: keep going.
+        yield items
+        token = body.get("nextToken")
+        if not token:
+            return
+        # The sandbox refuses a nextToken sent with other filters ("Specifying nextToken
+        # with any other parameters will cause the request to fail."): only the marketplace.
+        params = {"marketplaceId": first["marketplaceId"], "nextToken": token}
+
+
+def _unexpected(operation: str, what: str) -> ApiError:
+    return ApiError(
+        operation=operation,
+        status=200,
+        code="UnexpectedResponse",
+        message=f"response does not match the model ({what})",
+        request_id=None,
+    )
