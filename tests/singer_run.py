@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from tap_spinvoices.tap import TapSpinvoices
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -45,6 +47,16 @@ def parse_messages(stdout: bytes) -> list[dict[str, Any]]:
     return [orjson.loads(line) for line in complete if line.strip()]
 
 
+def catalog_selecting(streams: tuple[str, ...]) -> dict[str, Any]:
+    """The tap's catalog with only ``streams`` selected."""
+    catalog = TapSpinvoices(config={}, validate_config=False, setup_mapper=False).catalog_dict
+    for entry in catalog["streams"]:
+        for metadata in entry["metadata"]:
+            if metadata["breadcrumb"] == []:
+                metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+    return catalog
+
+
 def tap_command(
     config: dict[str, Any], state: dict[str, Any] | None, workdir: Path, *extra: str
 ) -> list[str]:
@@ -72,8 +84,14 @@ def run_tap(
     *extra: str,
     log_level: str | None = None,
     timeout: float = 300,
+    streams: tuple[str, ...] | None = ("customer_invoices",),
 ) -> TapRun:
+    """Run the tap on ``config`` (only ``streams``; None: every stream) and parse its output."""
     with tempfile.TemporaryDirectory() as tmp:
+        if streams is not None:
+            catalog_path = Path(tmp) / "catalog.json"
+            catalog_path.write_text(json.dumps(catalog_selecting(streams)))
+            extra = ("--catalog", str(catalog_path), *extra)
         proc = subprocess.run(
             tap_command(config, state, Path(tmp), *extra),
             capture_output=True,
