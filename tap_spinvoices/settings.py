@@ -106,6 +106,20 @@ config_jsonschema: Final[dict[str, Any]] = th.PropertiesList(
         description="Invoices API marketplace (Brazil).",
     ),
     th.Property(
+        "create_exports",
+        th.BooleanType(),
+        default=False,
+        title="Create exports",
+        description="Request one Invoices API export per day since the last one and poll it.",
+    ),
+    th.Property(
+        "export_poll_seconds",
+        th.IntegerType(),
+        default=30,
+        title="Export poll interval (s)",
+        description="First pause between polls of a created export; grows to 10x (1-600).",
+    ),
+    th.Property(
         "invoice_statuses",
         th.ArrayType(th.StringType()),
         title="Invoice statuses",
@@ -222,6 +236,8 @@ class Settings:
     ship_from_party_ids: tuple[str, ...]
     marketplace_id: str
     invoice_filters: dict[str, str]
+    create_exports: bool
+    export_poll_seconds: float
     df_api_version: str
     use_rdt: bool
     window: timedelta
@@ -289,6 +305,8 @@ def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Se
         ship_from_party_ids=tuple(dict.fromkeys(parties)),
         marketplace_id=str(config.get("marketplace_id") or BRAZIL_MARKETPLACE_ID),
         invoice_filters=_invoice_filters(config),
+        create_exports=bool(config.get("create_exports", False)),
+        export_poll_seconds=float(_integer(config, "export_poll_seconds", 30, 1, 600)),
         df_api_version=version,
         use_rdt=bool(config.get("use_rdt", True)),
         window=timedelta(hours=_integer(config, "window_hours", 24, 1, 168)),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from singer_sdk import Stream, Tap
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_spinvoices import customer_invoices, invoices_api
+from tap_spinvoices import customer_invoices, export_requests, invoices_api
 from tap_spinvoices.bridge import iterate
 from tap_spinvoices.documents import DownloadStats, download_document, xml_records
 from tap_spinvoices.settings import BRAZIL_MARKETPLACE_ID, parse_datetime
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
+    from tap_spinvoices.bookmarks import StateChange
     from tap_spinvoices.client import SpApiClient
     from tap_spinvoices.connection import ApiSession
     from tap_spinvoices.tap import TapSpinvoices
@@ -107,20 +108,29 @@ class InvoiceExportsStream(WindowedStream):
         )
 
     def has_prelude(self, state: dict[str, Any]) -> bool:
-        """Unfinished exports from earlier runs are looked at again first."""
-        return bool(state.get(PENDING_EXPORTS))
+        """Unfinished exports are looked at again first; exports are created if asked."""
+        return bool(state.get(PENDING_EXPORTS)) or self.spinvoices.settings.create_exports
 
     async def prelude(
         self, session: ApiSession, context: Context | None, state: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """The current state of every export that was unfinished when last seen."""
+    ) -> AsyncIterator[list[dict[str, Any]] | StateChange]:
+        """Exports unfinished when last seen, as they are now; then exports this run creates."""
         marketplace = (context or {})["marketplaceId"]
-        records = []
         for export_id, (start, end) in sorted(state.get(PENDING_EXPORTS, {}).items()):
             export = await invoices_api.get_export(session.client, export_id)
             window = Window(parse_datetime(start), parse_datetime(end))
-            records.append(invoices_api.export_record(export, marketplace, window))
-        return records
+            yield [invoices_api.export_record(export, marketplace, window)]
+        settings = self.spinvoices.settings
+        if settings.create_exports:
+            async for item in export_requests.create_and_poll(
+                session.client,
+                marketplace=marketplace,
+                state=state,
+                start_date=settings.start_date,
+                end_date=settings.end_date,
+                poll_seconds=settings.export_poll_seconds,
+            ):
+                yield item
 
     def post_process(
         self, row: dict[str, Any], context: Context | None = None

@@ -10,7 +10,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
-from tap_spinvoices.bookmarks import REPLICATION_KEY, read_bookmark, resume_start, write_bookmark
+from tap_spinvoices.bookmarks import (
+    REPLICATION_KEY,
+    StateChange,
+    read_bookmark,
+    resume_start,
+    write_bookmark,
+)
 from tap_spinvoices.bridge import iterate
 from tap_spinvoices.dedup import AdjacentWindowDeduplicator
 from tap_spinvoices.ordered import Page, WindowDone, fetch_in_order
@@ -33,7 +39,7 @@ _PENDING_ITEMS: Final = 8
 PRELUDE: Final = -1
 
 
-Event = Page[dict[str, Any]] | WindowDone
+Event = Page[dict[str, Any]] | WindowDone | StateChange
 
 
 class WindowedStream(Stream):
@@ -76,12 +82,12 @@ class WindowedStream(Stream):
         """Pages of one window as (records, approximate bytes)."""
         raise NotImplementedError
 
-    async def prelude(
+    def prelude(
         self, session: ApiSession, context: Context | None, state: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        """Records to write before the windows, from a copy of the partition's state."""
+    ) -> AsyncIterator[list[dict[str, Any]] | StateChange]:
+        """Records (and state changes) to write before the windows, from a state copy."""
         del session, context, state
-        return []
+        return _nothing()
 
     def has_prelude(self, state: dict[str, Any]) -> bool:
         """Whether ``prelude`` has anything to do for this partition state."""
@@ -127,20 +133,20 @@ class WindowedStream(Stream):
             if isinstance(event, Page):
                 progress.add_records(len(event.records))
                 prelude = event.window_index == PRELUDE
-                for record in event.records:
-                    if prelude or dedup.is_new(record[key]):
-                        yield record
-            elif event.window_index == PRELUDE:
-                # Prelude records carry older windows, which pulled the SDK's bookmark back.
-                if prior is not None:
-                    write_bookmark(state, prior)
+                yield from (r for r in event.records if prelude or dedup.is_new(r[key]))
+            elif isinstance(event, StateChange):
+                event.apply(state)
                 self._emit_state()
             else:
-                # The generator resumed after the window's last record was written.
-                dedup.next_window()
-                write_bookmark(state, windows[event.window_index].end)
+                # The generator resumed after the window's last record was written. Prelude
+                # records carry older windows, which pulled the SDK's bookmark back: restore.
+                end = windows[event.window_index].end if event.window_index != PRELUDE else prior
+                if event.window_index != PRELUDE:
+                    dedup.next_window()
+                    progress.window_done()
+                if end is not None:
+                    write_bookmark(state, end)
                 self._emit_state()
-                progress.window_done()
             if sessions:
                 session = sessions[0]
                 progress.maybe_log(session.client.metrics, session.budgets.rate(self.operation))
@@ -160,8 +166,10 @@ class WindowedStream(Stream):
             async with self.spinvoices.open_session(self.default_region) as session:
                 sessions.append(session)
                 if self.has_prelude(snapshot):
-                    records = await self.prelude(session, context, snapshot)
-                    await deliver(Page(PRELUDE, records, 0))
+                    async for item in self.prelude(session, context, snapshot):
+                        await deliver(
+                            item if isinstance(item, StateChange) else Page(PRELUDE, item, 0)
+                        )
                     await deliver(WindowDone(PRELUDE))
 
                 def pages(
@@ -193,6 +201,12 @@ def emit_state(stream: Stream) -> None:
     # the bookmark, so mark the state dirty first. StateWriter skips unchanged states.
     stream.state_manager.is_flushed = False
     stream._write_state_message()  # noqa: SLF001 - the SDK's own STATE path
+
+
+async def _nothing() -> AsyncIterator[list[dict[str, Any]] | StateChange]:
+    empty: tuple[list[dict[str, Any]] | StateChange, ...] = ()
+    for item in empty:
+        yield item
 
 
 def load_schema(name: str) -> dict[str, Any]:

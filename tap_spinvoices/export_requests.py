@@ -1,0 +1,144 @@
+"""Opt-in export creation (create_exports): one createInvoicesExport per day, polled to the end.
+
+The steps, per marketplace, at the start of an invoice_exports sync:
+
+1. Exports created by an earlier, interrupted run (``in_flight`` in state) are polled first,
+   so a killed run never creates the same day's export twice.
+2. For each whole day from ``created_through`` (or start_date) up to end_date, one export is
+   requested (Amazon: "the optimal range is one day"); its id goes into state, and a STATE
+   message is written, before polling starts.
+3. getInvoicesExport is polled with growing pauses until every export is DONE or ERROR. A DONE
+   export is emitted like any listed export, which hands its documents to invoice_documents;
+   an ERROR export is emitted with its errorMessage, logged, and does not block later days.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from tap_spinvoices.bookmarks import StateChange, format_instant
+from tap_spinvoices.invoices_api import (
+    EXPORTS_PATH,
+    UNFINISHED_STATUSES,
+    export_record,
+    get_export,
+)
+from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.windows import Window, api_timestamp
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+CREATE_EXPORT: Final = "createInvoicesExport"
+STATE_KEY: Final = "export_requests"
+DAY: Final = timedelta(days=1)
+# Pauses between polls grow by this factor up to this many times the first pause.
+_POLL_GROWTH: Final = 1.5
+_POLL_CAP_FACTOR: Final = 10
+
+logger = logging.getLogger(__name__)
+
+
+class JsonClient(Protocol):
+    """The part of the SP-API client export creation needs."""
+
+    async def get_json(
+        self, operation: str, path: str, params: Mapping[str, str | int], *, restricted: bool = ...
+    ) -> dict[str, Any]:
+        """GET as ``operation``."""
+        ...
+
+    async def post_json(
+        self, operation: str, path: str, body: Mapping[str, Any], *, restricted: bool = ...
+    ) -> dict[str, Any]:
+        """POST as ``operation``."""
+        ...
+
+
+def days_to_request(
+    created_through: datetime | None, start_date: datetime, end_date: datetime
+) -> list[Window]:
+    """Whole UTC days from ``created_through`` (else start_date's day) that end by end_date."""
+    day = created_through or start_date.astimezone(UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    days = []
+    while day + DAY <= end_date:
+        days.append(Window(day, day + DAY))
+        day += DAY
+    return days
+
+
+def request_body(marketplace: str, day: Window) -> dict[str, Any]:
+    """CreateInvoicesExport body for one day: its first to its last millisecond."""
+    return {
+        "marketplaceId": marketplace,
+        "dateStart": api_timestamp(day.start),
+        "dateEnd": api_timestamp(day.end - timedelta(milliseconds=1)),
+        "fileFormat": "XML",
+    }
+
+
+async def create_and_poll(  # noqa: PLR0913 - the whole step list of the module docstring
+    client: JsonClient,
+    *,
+    marketplace: str,
+    state: Mapping[str, Any],
+    start_date: datetime,
+    end_date: datetime,
+    poll_seconds: float,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> AsyncIterator[list[dict[str, Any]] | StateChange]:
+    """Records of finished exports and the state changes to persist along the way."""
+    requests = state.get(STATE_KEY) or {}
+    in_flight: dict[str, Window] = {
+        export_id: Window(parse_datetime(start), parse_datetime(end))
+        for export_id, (start, end) in (requests.get("in_flight") or {}).items()
+    }
+    through = requests.get("created_through")
+    for day in days_to_request(parse_datetime(through) if through else None, start_date, end_date):
+        body = await client.post_json(CREATE_EXPORT, EXPORTS_PATH, request_body(marketplace, day))
+        export_id = str(body["exportId"])
+        in_flight[export_id] = day
+        yield StateChange(_created(export_id, day))
+    pause = poll_seconds
+    while in_flight:
+        for export_id, day in sorted(in_flight.items(), key=lambda item: item[1].start):
+            export = await get_export(client, export_id)
+            if export.get("status") in UNFINISHED_STATUSES:
+                continue
+            if export.get("status") == "ERROR":
+                logger.warning(
+                    "export %s for %s ended in ERROR: %s (not retried; later days go on)",
+                    export_id,
+                    day.start.date(),
+                    export.get("errorMessage") or "no message",
+                )
+            yield [export_record(export, marketplace, day)]
+            del in_flight[export_id]
+            yield StateChange(_finished(export_id))
+        if in_flight:
+            await sleep(pause)
+            pause = min(pause * _POLL_GROWTH, poll_seconds * _POLL_CAP_FACTOR)
+
+
+def _created(export_id: str, day: Window) -> Callable[[dict[str, Any]], None]:
+    def apply(state: dict[str, Any]) -> None:
+        requests = state.setdefault(STATE_KEY, {})
+        requests.setdefault("in_flight", {})[export_id] = [
+            format_instant(day.start),
+            format_instant(day.end),
+        ]
+        requests["created_through"] = format_instant(day.end)
+
+    return apply
+
+
+def _finished(export_id: str) -> Callable[[dict[str, Any]], None]:
+    def apply(state: dict[str, Any]) -> None:
+        state.setdefault(STATE_KEY, {}).setdefault("in_flight", {}).pop(export_id, None)
+
+    return apply
