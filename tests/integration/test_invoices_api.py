@@ -5,17 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import tempfile
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import orjson
 
 from tap_spinvoices.settings import parse_datetime
 from tests.conftest import config_for
-from tests.singer_run import catalog_selecting, parse_messages, run_tap, tap_command, tap_env
+from tests.singer_run import catalog_selecting, run_tap, tap_command, tap_env
 
 # 600x: getInvoicesDocument allows 10 calls/s, exports finish in a fraction of a second.
 INVOICES_EMULATOR = {"days": 12, "time_scale": 600.0, "invoices_api_per_day": 6}

@@ -32,6 +32,7 @@ class ScriptedClient:
         self.calls = []
 
     async def get_json(self, operation, path, params, *, restricted=False):
+        assert not restricted  # the Invoices API needs no RDT
         self.calls.append((operation, path, dict(params)))
         return self.answers.pop(0)
 
