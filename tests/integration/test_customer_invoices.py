@@ -237,3 +237,13 @@ def test_batch_mode_state_only_claims_invoices_already_in_written_batch_files(em
                 claimed = {po for po, at in created.items() if at < parse_datetime(bookmark)}
                 assert claimed <= written
     assert written == set(created)
+
+
+def test_connection_test_stops_early_and_cleanly(emulator):
+    config = config_for(emulator).with_range("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z").build()
+    run = run_tap(config, None, "--test", streams=None)
+
+    assert run.returncode == 0, run.stderr
+    assert len(run.records()) == 1  # the SDK stops after the first record
+    for warning in ("Unclosed", "Task was destroyed", "Traceback", "Exception ignored"):
+        assert warning not in run.stderr
