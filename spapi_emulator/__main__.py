@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = EmulatorConfig()
     p = argparse.ArgumentParser(
         prog="python -m spapi_emulator",
-        description="Local Amazon SP-API emulator (VDF customer invoices, LWA, RDT).",
+        description="Local Amazon SP-API emulator (VDF customer invoices, Invoices API, LWA, RDT).",
     )
     add = p.add_argument
     add("--host", default="127.0.0.1", help="loopback address to bind (default %(default)s)")
@@ -81,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     add("--malformed-json-rate", type=_probability, default=d.malformed_json_rate)
     add("--next-token-ttl", type=float, default=None, help="seconds (default: never expire)")
     add("--inclusive-bounds", action="store_true", help="createdAfter/Before inclusive")
+    add("--invoices-api-per-day", type=int, default=d.invoices_api_per_day, help="Invoices API")
+    add("--nfe-xml-bytes", type=int, default=d.nfe_xml_bytes, help="size of each NF-e XML")
+    add("--invoices-per-document", type=int, default=d.invoices_per_document, help="per ZIP")
+    add("--export-history-error-rate", type=_probability, default=d.export_history_error_rate)
+    add("--export-history-pending", type=int, default=d.export_history_pending)
+    add("--export-queue-seconds", type=float, default=d.export_queue_seconds, help="REQUESTED")
+    add("--export-processing-seconds", type=float, default=d.export_processing_seconds)
+    add("--export-error-rate", type=_probability, default=d.export_error_rate)
+    add("--document-url-ttl", type=float, default=d.document_url_ttl, help="seconds, unscaled")
+    add("--invoices-empty-page-rate", type=_probability, default=d.invoices_empty_page_rate)
     return p
 
 
@@ -120,6 +130,16 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         malformed_json_rate=args.malformed_json_rate,
         next_token_ttl=args.next_token_ttl,
         inclusive_bounds=args.inclusive_bounds,
+        invoices_api_per_day=args.invoices_api_per_day,
+        nfe_xml_bytes=args.nfe_xml_bytes,
+        invoices_per_document=args.invoices_per_document,
+        export_history_error_rate=args.export_history_error_rate,
+        export_history_pending=args.export_history_pending,
+        export_queue_seconds=args.export_queue_seconds,
+        export_processing_seconds=args.export_processing_seconds,
+        export_error_rate=args.export_error_rate,
+        document_url_ttl=args.document_url_ttl,
+        invoices_empty_page_rate=args.invoices_empty_page_rate,
     )
 
 

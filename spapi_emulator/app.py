@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from spapi_emulator import errors, routes_auth, routes_vendor
+from spapi_emulator import errors, routes_auth, routes_invoices, routes_vendor
 from spapi_emulator.paths import STATS_PATH
 from spapi_emulator.pipeline import OPERATION_KEY, RESET_KEY, STATE_KEY
 from spapi_emulator.state import EmulatorState
@@ -16,8 +16,9 @@ from spapi_emulator.stats import RESET
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
 
-# The models declare x-amzn-RateLimit-Limit on 200, 400 and 404 answers only.
-_RATE_LIMIT_HEADER_STATUSES = frozenset({200, 400, 404})
+# The models declare x-amzn-RateLimit-Limit on 200, 400 and 404 answers only (and on the
+# 202 of createInvoicesExport).
+_RATE_LIMIT_HEADER_STATUSES = frozenset({200, 202, 400, 404})
 # Requests that match no route are counted under this name.
 UNMATCHED = "unmatched"
 
@@ -86,5 +87,6 @@ def create_app(state: EmulatorState | None = None) -> web.Application:
     app[STATE_KEY] = state if state is not None else EmulatorState()
     routes_auth.add_routes(app)
     routes_vendor.add_routes(app)
+    routes_invoices.add_routes(app)
     app.router.add_get(STATS_PATH, _stats, allow_head=False)
     return app

@@ -5,12 +5,27 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # operationIds as the SP-API models spell them; rate limits, stats and logs are keyed by them.
 GET_CUSTOMER_INVOICES = "getCustomerInvoices"
 CREATE_RESTRICTED_DATA_TOKEN = "createRestrictedDataToken"  # noqa: S105 - an operationId
 # Not an SP-API operation: the Login with Amazon token endpoint, named for the stats only.
 LWA_TOKEN = "lwaToken"  # noqa: S105 - a stats key
+# Invoices API 2024-06-19 (InvoicesApiModel_2024-06-19.json).
+GET_INVOICES_ATTRIBUTES = "getInvoicesAttributes"
+GET_INVOICES = "getInvoices"
+GET_INVOICE = "getInvoice"
+CREATE_INVOICES_EXPORT = "createInvoicesExport"
+GET_INVOICES_EXPORTS = "getInvoicesExports"
+GET_INVOICES_EXPORT = "getInvoicesExport"
+GET_INVOICES_DOCUMENT = "getInvoicesDocument"
+# Not SP-API operations: downloads of pre-signed document URLs, named for the stats only.
+S3_DOWNLOAD = "s3Download"
+S3_DOWNLOAD_EXPIRED = "s3DownloadExpired"
 
 # Default usage plans (rate per second, burst) from the models' usage-plan tables:
 # vendorDirectFulfillmentShipping (both versions), tokens_2021-03-01, InvoicesApiModel_2024-06-19.
@@ -35,6 +50,8 @@ MAX_DAYS = 100_000
 MAX_INVOICES_PER_DAY = 1_000_000
 # The fake PDF starts with this header; content_bytes cannot be smaller.
 PDF_HEADER = b"%PDF-1.4\n"
+# Invoices API documents: at most this many NF-e XML files per ZIP, and at least one.
+MAX_INVOICES_PER_DOCUMENT = 100_000
 
 
 def _default_rate_limits() -> dict[str, tuple[float, int]]:
@@ -48,7 +65,9 @@ class EmulatorConfig:
     The instance is mutable on purpose: tests flip fault rates, token lifetimes and rate limits
     while the server runs, and every request reads the current values. Only the dataset fields
     (``seed``, ``dataset_start``, ``days``, ``invoices_per_day``, ``parties``, ``content_bytes``,
-    ``boundary_every``) are read once, when the server builds its dataset.
+    ``boundary_every``, and for the Invoices API ``invoices_api_per_day``, ``nfe_xml_bytes``,
+    ``invoices_per_document``, ``export_history_error_rate``, ``export_history_pending``) are
+    read once, when the server builds its dataset.
 
     Attributes:
         seed: Seed of the dataset, the fault dice and the latency dice.
@@ -84,6 +103,26 @@ class EmulatorConfig:
         next_token_ttl: Seconds until a nextToken expires; None: never.
         inclusive_bounds: False: createdAfter < created < createdBefore, strict as the API's
             words say; True: inclusive on both ends (lets tests prove a client de-duplicates).
+        invoices_api_per_day: Invoices API (Brazil NF-e) invoices per dataset day.
+        nfe_xml_bytes: Size in bytes of each NF-e XML file in an export document (a floor: the
+            XML never gets smaller than its one-item structure, about 2.2 KB).
+        invoices_per_document: Most invoices one export document (ZIP) holds; larger exports
+            get several documents.
+        export_history_error_rate: Share of the pre-existing daily exports that ended in ERROR.
+        export_history_pending: How many of the most recent pre-existing exports are still
+            REQUESTED (the newest) or PROCESSING when the server starts; they finish DONE on
+            the created exports' schedule.
+        export_queue_seconds: Seconds a created export stays REQUESTED (divided by time_scale).
+        export_processing_seconds: Seconds it then stays PROCESSING (divided by time_scale).
+        export_error_rate: Probability that a created export ends in ERROR (seeded dice, in
+            creation order).
+        export_error_predicate: Called with a created export's (dateStart, dateEnd); True makes
+            it end in ERROR. Python only, no CLI flag.
+        document_url_ttl: Seconds a getInvoicesDocument URL stays valid; real seconds on the
+            monotonic clock, not divided by time_scale (real service: 30).
+        invoices_empty_page_rate: Probability that a getInvoices or getInvoicesExports page
+            comes back empty with a nextToken to the same position (seeded by the query and
+            the position, at most once per position).
 
     """
 
@@ -114,6 +153,17 @@ class EmulatorConfig:
     malformed_json_rate: float = 0.0
     next_token_ttl: float | None = None
     inclusive_bounds: bool = False
+    invoices_api_per_day: int = 20
+    nfe_xml_bytes: int = 3000
+    invoices_per_document: int = 15
+    export_history_error_rate: float = 0.1
+    export_history_pending: int = 2
+    export_queue_seconds: float = 30.0
+    export_processing_seconds: float = 120.0
+    export_error_rate: float = 0.0
+    export_error_predicate: Callable[[datetime, datetime], bool] | None = None
+    document_url_ttl: float = 30.0
+    invoices_empty_page_rate: float = 0.1
 
     def __post_init__(self) -> None:
         """Reject settings the dataset or the buckets cannot honour.
@@ -140,6 +190,27 @@ class EmulatorConfig:
         low, high = self.latency_ms
         if not 0 <= low <= high:
             raise ValueError("latency_ms must be (low, high) with 0 <= low <= high")
+        self._check_invoices_api()
+
+    def _check_invoices_api(self) -> None:
+        """Reject Invoices API settings out of range (see ``__post_init__``)."""
+        if not 0 <= self.invoices_api_per_day < MAX_INVOICES_PER_DAY:
+            raise ValueError(f"invoices_api_per_day must be in 0..{MAX_INVOICES_PER_DAY - 1}")
+        if not 1 <= self.invoices_per_document <= MAX_INVOICES_PER_DOCUMENT:
+            raise ValueError(f"invoices_per_document must be in 1..{MAX_INVOICES_PER_DOCUMENT}")
+        if self.nfe_xml_bytes < 0 or self.export_history_pending < 0:
+            raise ValueError("nfe_xml_bytes and export_history_pending must be >= 0")
+        if min(self.export_queue_seconds, self.export_processing_seconds) < 0:
+            raise ValueError("export_queue_seconds and export_processing_seconds must be >= 0")
+        if self.document_url_ttl <= 0:
+            raise ValueError("document_url_ttl must be > 0")
+        rates = (
+            self.export_history_error_rate,
+            self.export_error_rate,
+            self.invoices_empty_page_rate,
+        )
+        if not all(0.0 <= rate <= 1.0 for rate in rates):
+            raise ValueError("export and empty-page rates must be probabilities in [0, 1]")
 
     def operation_rate(self, operation: str) -> tuple[float, int] | None:
         """Return the enforced (rate per second, burst) of an operation, time_scale applied.

@@ -17,3 +17,14 @@ CUSTOMER_INVOICES_PATHS: dict[str, str] = {
 RESTRICTED_PATHS: frozenset[str] = frozenset(CUSTOMER_INVOICES_PATHS.values())
 # Emulator-only introspection, outside every SP-API path.
 STATS_PATH = "/_emulator/stats"
+# Invoices API 2024-06-19 (InvoicesApiModel_2024-06-19.json).
+INVOICES_API = "/tax/invoices/2024-06-19"
+INVOICES_ATTRIBUTES_PATH = f"{INVOICES_API}/attributes"
+INVOICES_PATH = f"{INVOICES_API}/invoices"
+INVOICE_PATH = f"{INVOICES_PATH}/{{invoiceId}}"
+INVOICES_EXPORTS_PATH = f"{INVOICES_API}/exports"
+INVOICES_EXPORT_PATH = f"{INVOICES_EXPORTS_PATH}/{{exportId}}"
+INVOICES_DOCUMENTS_PATH = f"{INVOICES_API}/documents"
+INVOICES_DOCUMENT_PATH = f"{INVOICES_DOCUMENTS_PATH}/{{invoicesDocumentId}}"
+# Emulator-only stand-in for the S3 bucket behind getInvoicesDocument's pre-signed URLs.
+S3_DOCUMENTS_PATH = "/_s3/invoices-documents"

@@ -10,6 +10,7 @@ from spapi_emulator.buckets import RateLimiter
 from spapi_emulator.config import EmulatorConfig
 from spapi_emulator.dataset import Dataset
 from spapi_emulator.faults import FaultInjector
+from spapi_emulator.invoices_exports import InvoicesApi
 from spapi_emulator.paging import NextTokenCodec
 from spapi_emulator.stats import Stats
 from spapi_emulator.tokens import TokenStore
@@ -28,6 +29,7 @@ class EmulatorState:
     Attributes:
         config: The live config; change fault and limit fields at any time.
         dataset: The seeded invoices.
+        invoices_api: The Invoices API's seeded invoices, live exports and documents.
         tokens: Issued LWA access tokens and RDTs.
         limiter: Per-operation token buckets.
         faults: Latency and fault dice.
@@ -45,7 +47,7 @@ class EmulatorState:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = _utc_now,
     ) -> None:
-        """Build the state; the dataset is generated here.
+        """Build the state; the datasets are generated here.
 
         Args:
             config: Emulator settings; defaults to ``EmulatorConfig()``.
@@ -57,6 +59,7 @@ class EmulatorState:
         self.clock = clock
         self.wall_clock = wall_clock
         self.dataset = Dataset(self.config)
+        self.invoices_api = InvoicesApi(self.config, clock=clock, wall_clock=wall_clock)
         self.tokens = TokenStore(clock)
         self.limiter = RateLimiter(self.config, clock)
         self.faults = FaultInjector(self.config)

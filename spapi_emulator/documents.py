@@ -1,0 +1,450 @@
+"""Invoices API export documents: NF-e XML, ZIP streaming and the pre-signed S3 download.
+
+getInvoicesDocument answers with "an S3 pre-signed URL ... to download the invoices document in
+zip format. This URL expires after 30 seconds." The ZIP holds one NF-e XML file per invoice,
+named ``<invoice id>.xml`` (Invoices FAQ). Here the URL points back at the emulator
+(``/_s3/invoices-documents/<id>.zip?X-Amz-...``); the download needs no SP-API headers, checks
+the signature, then the expiry, and streams the ZIP, which is rebuilt on demand from the seed
+and byte-identical on every download.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import random
+import secrets
+import threading
+import uuid
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+from yarl import URL
+
+from spapi_emulator.config import S3_DOWNLOAD, S3_DOWNLOAD_EXPIRED
+from spapi_emulator.paths import S3_DOCUMENTS_PATH
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+
+    from spapi_emulator.invoices_data import TaxInvoice
+    from spapi_emulator.invoices_exports import InvoicesApi
+
+# Brasília time (no daylight saving since 2019): NF-e timestamps carry the -03:00 offset.
+_BRT = timezone(timedelta(hours=-3))
+# A well-known test CNPJ (valid check digits), not a real company's.
+_EMITTER_CNPJ = "12345678000195"
+_UF_SAO_PAULO = "35"
+_MOD11_WEIGHTS = (2, 3, 4, 5, 6, 7, 8, 9)
+_MOD11_HIGH = 10
+_ZIP_EPOCH_YEAR = 1980
+_STREAM_CHUNK = 64 * 1024
+_FILLER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz 0123456789"
+# CFOP and natureza da operação per invoiceType; tpNF 0 = entrada, 1 = saída.
+_OPERATIONS: dict[str, tuple[str, str, str]] = {
+    "CUSTOMER_SALES": ("5102", "Venda de mercadoria adquirida de terceiros", "1"),
+    "SYMBOLIC_RETURN": ("1949", "Retorno simbólico de mercadoria", "0"),
+    "CUSTOMER_RETURN": ("1202", "Devolução de venda de mercadoria", "0"),
+    "SYMBOLIC_REMITTANCE": ("5949", "Remessa simbólica de mercadoria", "1"),
+}
+_PROTOCOL: dict[str, tuple[str, str]] = {
+    "AUTHORIZED": ("100", "Autorizado o uso da NF-e"),
+    "CANCELED": ("101", "Cancelamento de NF-e homologado"),
+}
+
+# Pre-signed URL query parameters (SigV4 query-string authentication, as S3 spells them).
+ALGORITHM = "X-Amz-Algorithm"
+CREDENTIAL = "X-Amz-Credential"
+DATE = "X-Amz-Date"
+EXPIRES = "X-Amz-Expires"
+SIGNED_HEADERS = "X-Amz-SignedHeaders"
+SIGNATURE = "X-Amz-Signature"
+_SIGNED = (ALGORITHM, CREDENTIAL, DATE, EXPIRES, SIGNED_HEADERS)
+_ACCESS_KEY = "EMULATORACCESSKEY0001"
+_AMZ_DATE = "%Y%m%dT%H%M%SZ"
+_SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your key and signing method."
+)
+
+
+def nfe_xml(invoice: TaxInvoice, *, seed: int, size: int) -> bytes:
+    """Return a plausible NF-e 4.00 ``nfeProc`` XML for an invoice, padded to ``size`` bytes.
+
+    The same (seed, invoice) always gives the same bytes. It holds up to three items, fewer
+    when they would not fit, and ``infCpl`` is padded so the file is exactly ``size`` bytes;
+    below about 2.2 KB (one item, no padding) the file is larger than ``size``.
+
+    Args:
+        invoice: The invoice.
+        seed: Dataset seed.
+        size: Wanted size in bytes (UTF-8).
+
+    Returns:
+        The XML document, UTF-8.
+
+    """
+    # Not security relevant: reproducible document contents.
+    rng = random.Random(f"{seed}:nfe:{invoice.id}")  # noqa: S311
+    local = invoice.date.astimezone(_BRT)
+    issued = local.isoformat(timespec="seconds")
+    series = int(invoice.series) if invoice.series.isdigit() else 0
+    number = int(invoice.external_invoice_id) if invoice.external_invoice_id.isdigit() else 0
+    code = rng.randrange(10**8)
+    key43 = f"{_UF_SAO_PAULO}{local:%y%m}{_EMITTER_CNPJ}55{series:03d}{number:09d}1{code:08d}"
+    key = key43 + str(_mod11(key43))
+    cfop, nature, direction = _OPERATIONS.get(invoice.invoice_type, _OPERATIONS["CUSTOMER_SALES"])
+    items = _items(rng, cfop)
+    protocol = rng.randrange(10**12)
+    status, reason = _PROTOCOL.get(
+        invoice.status, (invoice.error_code, invoice.gov_response.partition(" - ")[2])
+    )
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<nfeProc xmlns="http://www.portalfiscal.inf.br/nfe" versao="4.00">'
+        f'<NFe><infNFe Id="NFe{key}" versao="4.00">'
+        f"<ide><cUF>{_UF_SAO_PAULO}</cUF><cNF>{code:08d}</cNF><natOp>{nature}</natOp>"
+        f"<mod>55</mod><serie>{series}</serie><nNF>{number}</nNF><dhEmi>{issued}</dhEmi>"
+        f"<tpNF>{direction}</tpNF><idDest>1</idDest><cMunFG>3550308</cMunFG><tpImp>1</tpImp>"
+        f"<tpEmis>1</tpEmis><cDV>{key[-1]}</cDV><tpAmb>1</tpAmb><finNFe>1</finNFe>"
+        "<indFinal>1</indFinal><indPres>2</indPres><procEmi>0</procEmi>"
+        "<verProc>spapi-emulator</verProc></ide>"
+        f"<emit><CNPJ>{_EMITTER_CNPJ}</CNPJ><xNome>EMULATED MARKETPLACE SELLER LTDA</xNome>"
+        "<enderEmit><xLgr>AV EMULADOR</xLgr><nro>100</nro><xBairro>CENTRO</xBairro>"
+        "<cMun>3550308</cMun><xMun>SAO PAULO</xMun><UF>SP</UF><CEP>01000000</CEP>"
+        "<cPais>1058</cPais><xPais>BRASIL</xPais></enderEmit><IE>111111111111</IE>"
+        "<CRT>3</CRT></emit>"
+        f"<dest><CPF>{_cpf(rng)}</CPF><xNome>CONSUMIDOR EMULADO {rng.randrange(10**6):06d}"
+        "</xNome><enderDest><xLgr>RUA DE TESTE</xLgr>"
+        f"<nro>{rng.randrange(1, 9999)}</nro><xBairro>BAIRRO</xBairro><cMun>3550308</cMun>"
+        "<xMun>SAO PAULO</xMun><UF>SP</UF><CEP>01001000</CEP><cPais>1058</cPais>"
+        "<xPais>BRASIL</xPais></enderDest><indIEDest>9</indIEDest></dest>"
+    )
+    tail_close = (
+        "</infCpl></infAdic></infNFe></NFe>"
+        f'<protNFe versao="4.00"><infProt><tpAmb>1</tpAmb><verAplic>SP_NFE_PL009_V4</verAplic>'
+        f"<chNFe>{key}</chNFe><dhRecbto>{issued}</dhRecbto>"
+        f"<nProt>1{_UF_SAO_PAULO}{protocol:012d}</nProt>"
+        f"<cStat>{escape(status)}</cStat><xMotivo>{escape(reason)}</xMotivo>"
+        "</infProt></protNFe></nfeProc>"
+    )
+    # As many of the drawn items as fit in ``size`` (at least one), then filler up to it.
+    for count in range(len(items), 0, -1):
+        total = _money(sum(cents for _, cents in items[:count]))
+        body = (
+            head
+            + "".join(xml for xml, _ in items[:count])
+            + (
+                f"<total><ICMSTot><vBC>{total}</vBC><vProd>{total}</vProd><vNF>{total}</vNF>"
+                "</ICMSTot></total><transp><modFrete>0</modFrete></transp><infAdic><infCpl>"
+            )
+        )
+        fixed = len(body.encode()) + len(tail_close.encode())
+        if fixed <= size:
+            break
+    filler = "".join(rng.choices(_FILLER, k=max(0, size - fixed)))
+    return (body + filler + tail_close).encode()
+
+
+def _items(rng: random.Random, cfop: str) -> list[tuple[str, int]]:
+    """Return 1-3 ``det`` elements with their values in cents."""
+    items: list[tuple[str, int]] = []
+    for n in range(1, rng.randrange(1, 4) + 1):
+        quantity = rng.randrange(1, 4)
+        unit_cents = rng.randrange(990, 99_990)
+        line_cents = quantity * unit_cents
+        product = f"B0{rng.randrange(10**8):08d}"
+        xml = (
+            f'<det nItem="{n}"><prod><cProd>{product}</cProd><cEAN>SEM GTIN</cEAN>'
+            f"<xProd>PRODUTO EMULADO {product}</xProd><NCM>85176277</NCM><CFOP>{cfop}</CFOP>"
+            f"<uCom>UN</uCom><qCom>{quantity}.0000</qCom><vUnCom>{_money(unit_cents)}</vUnCom>"
+            f"<vProd>{_money(line_cents)}</vProd><cEANTrib>SEM GTIN</cEANTrib><uTrib>UN</uTrib>"
+            f"<qTrib>{quantity}.0000</qTrib><vUnTrib>{_money(unit_cents)}</vUnTrib>"
+            "<indTot>1</indTot></prod><imposto><ICMS><ICMS00><orig>0</orig><CST>00</CST>"
+            f"<modBC>3</modBC><vBC>{_money(line_cents)}</vBC><pICMS>18.00</pICMS>"
+            f"<vICMS>{_money(line_cents * 18 // 100)}</vICMS></ICMS00></ICMS></imposto></det>"
+        )
+        items.append((xml, line_cents))
+    return items
+
+
+def _money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _mod11(digits: str) -> int:
+    """Return the NF-e access-key / CPF style mod-11 check digit of a digit string."""
+    total = sum(
+        int(d) * _MOD11_WEIGHTS[i % len(_MOD11_WEIGHTS)] for i, d in enumerate(reversed(digits))
+    )
+    digit = 11 - total % 11
+    return 0 if digit >= _MOD11_HIGH else digit
+
+
+def _cpf(rng: random.Random) -> str:
+    """Return a random CPF with valid check digits."""
+    base = [rng.randrange(10) for _ in range(9)]
+    for _ in range(2):
+        weights = range(len(base) + 1, 1, -1)
+        digit = 11 - sum(d * w for d, w in zip(base, weights, strict=True)) % 11
+        base.append(0 if digit >= _MOD11_HIGH else digit)
+    return "".join(map(str, base))
+
+
+class _Sink:
+    """A write-only, non-seekable file for ``zipfile``: it then writes data descriptors."""
+
+    def __init__(self) -> None:
+        self._chunks: list[bytes] = []
+        self._position = 0
+
+    def write(self, data: bytes, /) -> int:
+        self._chunks.append(bytes(data))
+        self._position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self._position
+
+    def flush(self) -> None:
+        """Nothing to flush: chunks are handed out by ``take``."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+    def take(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        return data
+
+
+def zip_chunks(files: Iterable[tuple[str, datetime, bytes]]) -> Iterator[bytes]:
+    """Yield a deflated ZIP archive piece by piece, one file's worth at a time.
+
+    Only the current file and the central directory entries are held in memory, so a large
+    document streams without being built whole. The bytes depend only on the input.
+
+    Args:
+        files: (name, modification time, contents) in archive order.
+
+    Yields:
+        Consecutive pieces of the archive; joined, a valid ZIP file.
+
+    """
+    sink = _Sink()
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, moment, data in files:
+            utc = moment.astimezone(UTC)
+            stamp = (max(utc.year, _ZIP_EPOCH_YEAR), utc.month, utc.day, utc.hour, utc.minute)
+            info = zipfile.ZipInfo(name, date_time=(*stamp, utc.second))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # Unix, whatever the host: byte-identical archives
+            info.external_attr = 0o644 << 16
+            archive.writestr(info, data)
+            yield sink.take()
+    yield sink.take()
+
+
+class UrlCheck(enum.Enum):
+    """Verdict on a presented pre-signed URL."""
+
+    VALID = "valid"
+    EXPIRED = "expired"
+    BAD_SIGNATURE = "bad-signature"  # tampered with, or not minted by this server
+    UNSIGNED = "unsigned"  # query-string authentication parameters missing
+
+
+@dataclass(frozen=True, slots=True)
+class MintedUrl:
+    """When and for how long a URL was minted.
+
+    Attributes:
+        at: Monotonic clock reading at minting.
+        ttl: Lifetime in seconds (not time-scaled).
+        date: Wall-clock minting time (``X-Amz-Date``).
+
+    """
+
+    at: float
+    ttl: float
+    date: datetime
+
+
+class PresignedUrls:
+    """Mints and checks the document download URLs of one server instance.
+
+    The signature is an HMAC of the path and the other ``X-Amz-*`` parameters with a random
+    per-server key, so any change to the URL is detected; the minting time is remembered per
+    signature on the monotonic clock, so tests expire URLs with a fake clock.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], datetime],
+        key: bytes | None = None,
+    ) -> None:
+        """Create the signer.
+
+        Args:
+            clock: Monotonic clock in seconds.
+            wall_clock: Returns the current aware datetime (for ``X-Amz-Date``).
+            key: HMAC key; random when None.
+
+        """
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._key = key if key is not None else secrets.token_bytes(32)
+        self._minted: dict[str, MintedUrl] = {}
+        self._lock = threading.Lock()
+
+    def mint(self, base_url: str | URL, document_id: str, ttl: float) -> str:
+        """Return a download URL for a document, valid ``ttl`` seconds from now.
+
+        Args:
+            base_url: The emulator's origin, e.g. ``http://127.0.0.1:8080``.
+            document_id: The invoicesDocumentId.
+            ttl: Lifetime in seconds.
+
+        Returns:
+            ``<base>/_s3/invoices-documents/<id>.zip?X-Amz-Algorithm=...&X-Amz-Signature=...``.
+
+        """
+        now = self._wall_clock().astimezone(UTC)
+        path = document_path(document_id)
+        params = {
+            ALGORITHM: "AWS4-HMAC-SHA256",
+            CREDENTIAL: f"{_ACCESS_KEY}/{now:%Y%m%d}/us-east-1/s3/aws4_request",
+            DATE: now.strftime(_AMZ_DATE),
+            EXPIRES: str(max(1, round(ttl))),
+            SIGNED_HEADERS: "host",
+        }
+        signature = self._sign(path, params)
+        with self._lock:
+            self._minted[signature] = MintedUrl(self._clock(), ttl, now)
+        return str(URL(str(base_url)).with_path(path).with_query({**params, SIGNATURE: signature}))
+
+    def check(self, path: str, query: Mapping[str, str]) -> tuple[UrlCheck, MintedUrl | None]:
+        """Check a presented URL: signature first, then expiry.
+
+        Args:
+            path: The request path.
+            query: The request's (decoded) query parameters.
+
+        Returns:
+            (verdict, minting record); the record is None unless the signature is good.
+
+        """
+        presented = query.get(SIGNATURE)
+        if presented is None or any(name not in query for name in _SIGNED):
+            return UrlCheck.UNSIGNED, None
+        params = {name: query[name] for name in _SIGNED}
+        if not hmac.compare_digest(presented, self._sign(path, params)):
+            return UrlCheck.BAD_SIGNATURE, None
+        with self._lock:
+            minted = self._minted.get(presented)
+        if minted is None:  # pragma: no cover - a good signature is always remembered
+            return UrlCheck.BAD_SIGNATURE, None
+        if self._clock() - minted.at > minted.ttl:
+            return UrlCheck.EXPIRED, minted
+        return UrlCheck.VALID, minted
+
+    def server_time(self, minted: MintedUrl) -> datetime:
+        """Return "now" on the URL's own time line (minting date plus monotonic time since)."""
+        return minted.date + timedelta(seconds=self._clock() - minted.at)
+
+    def _sign(self, path: str, params: Mapping[str, str]) -> str:
+        canonical = "&".join(f"{name}={params[name]}" for name in sorted(params))
+        message = f"GET\n{path}\n{canonical}".encode()
+        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+
+
+def document_path(document_id: str) -> str:
+    """Return the download path of a document: ``/_s3/invoices-documents/<id>.zip``."""
+    return f"{S3_DOCUMENTS_PATH}/{document_id}.zip"
+
+
+def s3_error(status: int, code: str, message: str, **extra: str) -> web.Response:
+    """Return an S3 REST error: ``<Error><Code>..</Code><Message>..</Message>...</Error>``.
+
+    Args:
+        status: HTTP status.
+        code: S3 error code, e.g. ``AccessDenied``.
+        message: S3 error message.
+        **extra: More elements, in order (e.g. ``X-Amz-Expires``, ``Expires``).
+
+    Returns:
+        An ``application/xml`` response.
+
+    """
+    fields = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in extra.items())
+    request_id = uuid.uuid4().hex[:16].upper()
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{escape(message)}</Message>{fields}"
+        f"<RequestId>{request_id}</RequestId><HostId>{secrets.token_urlsafe(48)}</HostId>"
+        "</Error>"
+    )
+    return web.Response(body=body.encode(), status=status, content_type="application/xml")
+
+
+def _s3_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _stream(pieces: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Regroup archive pieces into chunks of about 64 KiB for the HTTP writer."""
+    buffer = bytearray()
+    for piece in pieces:
+        buffer += piece
+        if len(buffer) >= _STREAM_CHUNK:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+def download(request: web.Request, api: InvoicesApi) -> tuple[web.StreamResponse, str]:
+    """Answer ``GET /_s3/invoices-documents/<id>.zip?...`` like a pre-signed S3 GET.
+
+    SP-API headers are ignored (an ``x-amz-access-token`` does no harm). Order: query-string
+    authentication present, signature (403 SignatureDoesNotMatch), expiry (403 AccessDenied
+    "Request has expired"), key (404 NoSuchKey), then 200 ``application/zip``, streamed.
+
+    Args:
+        request: The download request.
+        api: The Invoices API state (documents and URL signer).
+
+    Returns:
+        (response, stats name): ``s3DownloadExpired`` for expired URLs, else ``s3Download``.
+
+    """
+    verdict, minted = api.urls.check(request.path, request.query)
+    if verdict is UrlCheck.UNSIGNED:
+        return s3_error(403, "AccessDenied", "Access Denied"), S3_DOWNLOAD
+    if verdict is UrlCheck.BAD_SIGNATURE or minted is None:
+        return s3_error(403, "SignatureDoesNotMatch", _SIGNATURE_MISMATCH), S3_DOWNLOAD
+    if verdict is UrlCheck.EXPIRED:
+        expired = s3_error(
+            403,
+            "AccessDenied",
+            "Request has expired",
+            **{
+                EXPIRES: request.query[EXPIRES],
+                "Expires": _s3_time(minted.date + timedelta(seconds=minted.ttl)),
+                "ServerTime": _s3_time(api.urls.server_time(minted)),
+            },
+        )
+        return expired, S3_DOWNLOAD_EXPIRED
+    name = request.match_info.get("name", "")
+    document_id = name.removesuffix(".zip")
+    pieces = api.iter_document_zip(document_id) if name.endswith(".zip") else None
+    if pieces is None:
+        key = f"{document_id}.zip"
+        return s3_error(404, "NoSuchKey", "The specified key does not exist.", Key=key), S3_DOWNLOAD
+    return web.Response(body=_stream(pieces), content_type="application/zip"), S3_DOWNLOAD

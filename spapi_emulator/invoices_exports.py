@@ -1,0 +1,414 @@
+"""Invoices API live state: exports and their lifecycle, documents, and the test helpers.
+
+An export moves REQUESTED -> PROCESSING -> DONE (or ERROR) on the monotonic clock: it stays
+REQUESTED ``export_queue_seconds / time_scale`` seconds, then PROCESSING
+``export_processing_seconds / time_scale`` seconds; the schedule is fixed when the export is
+created. The pre-existing history (one export per dataset day) is finished, except the
+``export_history_pending`` most recent ones, which run the same schedule from server start.
+Documents hold at most ``invoices_per_document`` invoices each and become downloadable when
+their export is DONE.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from spapi_emulator import documents
+from spapi_emulator.dataset import to_micros
+from spapi_emulator.invoices_data import (
+    DONE,
+    ERROR,
+    EXPORT_ERRORS,
+    NO_FILTER,
+    PROCESSING,
+    REQUESTED,
+    InvoiceFilter,
+    InvoicesData,
+    TaxInvoice,
+    format_ms,
+    seeded_uuid,
+)
+from spapi_emulator.invoices_query import PageTokens
+from spapi_emulator.invoices_sandbox import SANDBOX_DOCUMENT_ID, SANDBOX_INVOICE
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from spapi_emulator.config import EmulatorConfig
+    from spapi_emulator.invoices_data import ExportRequest, HistoryExport
+
+_ALREADY = -math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRecord:
+    """An export and its fixed schedule.
+
+    Attributes:
+        export_id: Export identifier.
+        seq: Creation order (history first), the tie-breaker of equal creation times.
+        created_at: Creation time (getInvoicesExports filters on it), millisecond resolution.
+        started_at: ``generateExportStartedAt`` once PROCESSING.
+        finished_at: ``generateExportFinishedAt`` once DONE or ERROR.
+        processing_at: Monotonic clock reading at which it turns PROCESSING.
+        done_at: Monotonic clock reading at which it turns DONE or ERROR.
+        fails: Ends in ERROR instead of DONE.
+        error_message: ``errorMessage`` once ERROR.
+        document_ids: ``invoicesDocumentIds`` once DONE.
+        date_start: Earliest invoice date covered.
+        date_end: Latest invoice date covered.
+
+    """
+
+    export_id: str
+    seq: int
+    created_at: datetime
+    started_at: datetime
+    finished_at: datetime
+    processing_at: float
+    done_at: float
+    fails: bool
+    error_message: str
+    document_ids: tuple[str, ...]
+    date_start: datetime
+    date_end: datetime
+
+    def status(self, now: float) -> str:
+        """Return the status at a monotonic clock reading."""
+        if now < self.processing_at:
+            return REQUESTED
+        if now < self.done_at:
+            return PROCESSING
+        return ERROR if self.fails else DONE
+
+
+@dataclass(frozen=True, slots=True)
+class ExportView:
+    """An export as the API shows it at one moment.
+
+    Attributes:
+        export_id: Export identifier.
+        status: REQUESTED, PROCESSING, DONE or ERROR.
+        created_at: Creation time (not part of the API's ``Export``).
+        started_at: ``generateExportStartedAt``; None while REQUESTED.
+        finished_at: ``generateExportFinishedAt``; None until DONE or ERROR.
+        document_ids: ``invoicesDocumentIds``; empty unless DONE.
+        error_message: ``errorMessage``; None unless ERROR.
+
+    """
+
+    export_id: str
+    status: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    document_ids: tuple[str, ...]
+    error_message: str | None
+
+    @classmethod
+    def of(cls, record: ExportRecord, now: float) -> ExportView:
+        """Return the view of a record at a monotonic clock reading."""
+        status = record.status(now)
+        return cls(
+            export_id=record.export_id,
+            status=status,
+            created_at=record.created_at,
+            started_at=None if status == REQUESTED else record.started_at,
+            finished_at=record.finished_at if status in {DONE, ERROR} else None,
+            document_ids=record.document_ids if status == DONE else (),
+            error_message=record.error_message if status == ERROR else None,
+        )
+
+    def to_json(self) -> dict[str, object]:
+        """Return the model's ``Export``: only the fields the current status has."""
+        body: dict[str, object] = {"exportId": self.export_id, "status": self.status}
+        if self.started_at is not None:
+            body["generateExportStartedAt"] = format_ms(self.started_at)
+        if self.finished_at is not None:
+            body["generateExportFinishedAt"] = format_ms(self.finished_at)
+        if self.status == DONE:
+            body["invoicesDocumentIds"] = list(self.document_ids)
+        if self.error_message is not None:
+            body["errorMessage"] = self.error_message
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class _Document:
+    export_id: str | None  # None: the static sandbox example's document
+    invoices: tuple[TaxInvoice, ...]
+
+
+class InvoicesApi:
+    """The Invoices API's data and live state, with the helpers tests compute expectations from.
+
+    Thread-safe: the server thread creates exports while a test thread reads them.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        *,
+        clock: Callable[[], float],
+        wall_clock: Callable[[], datetime],
+    ) -> None:
+        """Build the dataset and the export history.
+
+        Args:
+            config: The live emulator config; dataset fields are read once.
+            clock: Monotonic clock in seconds (export schedules, URL expiry).
+            wall_clock: Returns the current aware datetime (creation times, defaults).
+
+        """
+        self.config = config
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.data = InvoicesData(config)
+        self.urls = documents.PresignedUrls(clock, wall_clock)
+        self.page_tokens = PageTokens(clock)
+        self._xml_bytes = config.nfe_xml_bytes
+        self._per_document = config.invoices_per_document
+        self._lock = threading.Lock()
+        self._keys: list[tuple[int, int]] = []
+        self._records: list[ExportRecord] = []
+        self._by_id: dict[str, ExportRecord] = {}
+        self._documents: dict[str, _Document] = {
+            SANDBOX_DOCUMENT_ID: _Document(None, (SANDBOX_INVOICE,)),
+        }
+        self._created = 0
+        now = clock()
+        for history in self.data.history:
+            self._add(self._history_record(history, now))
+
+    # -- invoices --------------------------------------------------------------------------
+
+    def invoices(
+        self,
+        date_start: datetime,
+        date_end: datetime,
+        invoice_filter: InvoiceFilter = NO_FILTER,
+        *,
+        descending: bool = False,
+    ) -> list[TaxInvoice]:
+        """Return what a complete getInvoices sync of ``[date_start, date_end]`` yields.
+
+        Args:
+            date_start: dateStart, inclusive.
+            date_end: dateEnd, inclusive.
+            invoice_filter: The attribute filters of the query.
+            descending: sortOrder=DESC.
+
+        Returns:
+            The invoices in page order (by date, then id).
+
+        """
+        return self.data.select(date_start, date_end, invoice_filter, descending=descending)
+
+    def invoice(self, invoice_id: str) -> TaxInvoice | None:
+        """Return the invoice with this id (getInvoice), or None."""
+        return self.data.invoice(invoice_id)
+
+    def nfe_xml(self, invoice: TaxInvoice) -> bytes:
+        """Return the invoice's NF-e XML as the export documents hold it."""
+        return documents.nfe_xml(invoice, seed=self.data.seed, size=self._xml_bytes)
+
+    # -- exports ---------------------------------------------------------------------------
+
+    def create_export(self, request: ExportRequest) -> ExportView:
+        """Create an export (createInvoicesExport); it starts REQUESTED.
+
+        Args:
+            request: The validated request.
+
+        Returns:
+            The new export as it is now.
+
+        """
+        config = self.config
+        queue = config.export_queue_seconds / config.time_scale
+        processing = config.export_processing_seconds / config.time_scale
+        now = self.clock()
+        created = _whole_ms(self.wall_clock())
+        found = self.data.select(request.date_start, request.date_end, request.invoice_filter)
+        with self._lock:
+            number = self._created
+            self._created += 1
+            export_id = seeded_uuid(self.data.seed, "created-export", number)
+            # Not security relevant: reproducible failures, in creation order.
+            dice = random.Random(f"{self.data.seed}:export-error:{number}")  # noqa: S311
+            fails = dice.random() < config.export_error_rate
+            predicate = config.export_error_predicate
+            if predicate is not None and predicate(request.date_start, request.date_end):
+                fails = True
+            record = ExportRecord(
+                export_id=export_id,
+                seq=len(self.data.history) + number,
+                created_at=created,
+                started_at=created + timedelta(seconds=queue),
+                finished_at=created + timedelta(seconds=queue + processing),
+                processing_at=now + queue,
+                done_at=now + queue + processing,
+                fails=fails,
+                error_message=EXPORT_ERRORS[number % len(EXPORT_ERRORS)] if fails else "",
+                document_ids=() if fails else self._register_documents(export_id, found),
+                date_start=request.date_start,
+                date_end=request.date_end,
+            )
+            self._add(record)
+        return ExportView.of(record, now)
+
+    def export(self, export_id: str) -> ExportView | None:
+        """Return an export as it is now (getInvoicesExport), or None if unknown."""
+        with self._lock:
+            record = self._by_id.get(export_id)
+        return None if record is None else ExportView.of(record, self.clock())
+
+    def export_status(self, export_id: str) -> str:
+        """Return the live status of an export.
+
+        Raises:
+            KeyError: Unknown export.
+
+        """
+        view = self.export(export_id)
+        if view is None:
+            raise KeyError(export_id)
+        return view.status
+
+    def export_records(self, date_start: datetime, date_end: datetime) -> list[ExportRecord]:
+        """Return the exports created in ``[date_start, date_end]``, oldest first."""
+        lo_key = (to_micros(date_start), -1)
+        hi_key = (to_micros(date_end), sys.maxsize)
+        with self._lock:
+            lo = bisect.bisect_left(self._keys, lo_key)
+            hi = bisect.bisect_right(self._keys, hi_key)
+            return self._records[lo:hi]
+
+    def exports(
+        self, date_start: datetime, date_end: datetime, status: str | None = None
+    ) -> list[ExportView]:
+        """Return what a complete getInvoicesExports sync yields now, in page order.
+
+        Args:
+            date_start: dateStart (creation time), inclusive.
+            date_end: dateEnd (creation time), inclusive.
+            status: Only exports in this status now.
+
+        Returns:
+            Views sorted by creation time.
+
+        """
+        now = self.clock()
+        views = [ExportView.of(r, now) for r in self.export_records(date_start, date_end)]
+        return [v for v in views if status is None or v.status == status]
+
+    # -- documents -------------------------------------------------------------------------
+
+    def document_invoices(self, document_id: str) -> list[TaxInvoice]:
+        """Return the invoices of a document, in archive order.
+
+        Raises:
+            KeyError: Unknown document.
+
+        """
+        with self._lock:
+            return list(self._documents[document_id].invoices)
+
+    def document_invoice_ids(self, document_id: str) -> list[str]:
+        """Return the invoice ids of a document; the ZIP names its files ``<id>.xml``.
+
+        Raises:
+            KeyError: Unknown document.
+
+        """
+        return [invoice.id for invoice in self.document_invoices(document_id)]
+
+    def document_ready(self, document_id: str) -> bool:
+        """Return True if the document exists and its export is DONE (getInvoicesDocument)."""
+        with self._lock:
+            document = self._documents.get(document_id)
+            record = None if document is None else self._by_id.get(document.export_id or "")
+        if document is None:
+            return False
+        return record is None or record.status(self.clock()) == DONE
+
+    def iter_document_zip(self, document_id: str) -> Iterator[bytes] | None:
+        """Return the document's ZIP as a stream of pieces, or None if unknown."""
+        with self._lock:
+            document = self._documents.get(document_id)
+        if document is None:
+            return None
+        files = ((f"{i.id}.xml", i.date, self.nfe_xml(i)) for i in document.invoices)
+        return documents.zip_chunks(files)
+
+    def document_zip(self, document_id: str) -> bytes:
+        """Return the document's ZIP, byte-identical to what the download URL serves.
+
+        Raises:
+            KeyError: Unknown document.
+
+        """
+        pieces = self.iter_document_zip(document_id)
+        if pieces is None:
+            raise KeyError(document_id)
+        return b"".join(pieces)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _history_record(self, history: HistoryExport, now: float) -> ExportRecord:
+        config = self.config
+        queue = config.export_queue_seconds / config.time_scale
+        processing = config.export_processing_seconds / config.time_scale
+        processing_at, done_at = _ALREADY, _ALREADY
+        if history.outcome == REQUESTED:
+            processing_at, done_at = now + queue, now + queue + processing
+        elif history.outcome == PROCESSING:
+            done_at = now + processing
+        failed = history.outcome == ERROR
+        found: Sequence[TaxInvoice] = ()
+        if not failed:
+            lo, hi = self.data.span(history.date_start, history.date_end)
+            found = self.data.invoices[lo:hi]
+        return ExportRecord(
+            export_id=history.export_id,
+            seq=history.day,
+            created_at=history.created_at,
+            started_at=history.started_at,
+            finished_at=history.finished_at,
+            processing_at=processing_at,
+            done_at=done_at,
+            fails=failed,
+            error_message=history.error_message,
+            document_ids=self._register_documents(history.export_id, found),
+            date_start=history.date_start,
+            date_end=history.date_end,
+        )
+
+    def _register_documents(
+        self, export_id: str, invoices: Sequence[TaxInvoice]
+    ) -> tuple[str, ...]:
+        ids: list[str] = []
+        for number, first in enumerate(range(0, len(invoices), self._per_document)):
+            document_id = seeded_uuid(self.data.seed, "invoices-document", export_id, number)
+            chunk = tuple(invoices[first : first + self._per_document])
+            self._documents[document_id] = _Document(export_id, chunk)
+            ids.append(document_id)
+        return tuple(ids)
+
+    def _add(self, record: ExportRecord) -> None:
+        key = (to_micros(record.created_at), record.seq)
+        position = bisect.bisect_right(self._keys, key)
+        self._keys.insert(position, key)
+        self._records.insert(position, record)
+        self._by_id[record.export_id] = record
+
+
+def _whole_ms(moment: datetime) -> datetime:
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
