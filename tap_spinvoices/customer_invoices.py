@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Final, Protocol
 
 from tap_spinvoices.bookmarks import format_instant
-from tap_spinvoices.errors import ApiError, ExpiredNextTokenError
+from tap_spinvoices.errors import ExpiredNextTokenError, unexpected_response
 from tap_spinvoices.windows import Window, api_timestamp
 
 OPERATION: Final = "getCustomerInvoices"
@@ -125,13 +125,7 @@ async def window_pages(
             invoices, token = parse_page(body)
             records = [build_record(i, window, party, api_version) for i in invoices]
         except (TypeError, KeyError) as exc:
-            raise ApiError(
-                operation=OPERATION,
-                status=200,
-                code="UnexpectedResponse",
-                message=f"response does not match the model ({exc})",
-                request_id=None,
-            ) from None
+            raise unexpected_response(OPERATION, str(exc)) from None
         yield (
             records,
             sum(len(r["content"]) for r in records) + _RECORD_OVERHEAD_BYTES * len(records),

@@ -21,7 +21,7 @@ from typing import IO, TYPE_CHECKING, Any, Final
 import aiohttp
 from yarl import URL
 
-from tap_spinvoices.errors import ApiError, RetriesExhaustedError
+from tap_spinvoices.errors import RetriesExhaustedError, unexpected_response
 from tap_spinvoices.invoices_api import BASE
 
 if TYPE_CHECKING:
@@ -58,13 +58,7 @@ async def mint_url(client: JsonGetter, document_id: str) -> str:
     document = body.get("invoicesDocument")
     url = document.get("invoicesDocumentUrl") if isinstance(document, Mapping) else None
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise ApiError(
-            operation=GET_DOCUMENT,
-            status=200,
-            code="UnexpectedResponse",
-            message="response has no invoicesDocumentUrl",
-            request_id=None,
-        )
+        raise unexpected_response(GET_DOCUMENT, "no invoicesDocumentUrl")
     return url
 
 

@@ -1,20 +1,29 @@
 """What can go wrong, sorted by what the user has to do about it.
 
 Every exception the tap raises on purpose derives from ``SpinvoicesError`` and carries a
-one-line message that is safe to print (no secret, token or RDT ever goes into it)::
+one-line message that is safe to print (no secret, token or RDT ever goes into it). The CLI
+(tap.main) logs that line as the run's only ERROR line, without a traceback, and exits 1::
 
-    SpinvoicesError                 one line for the log; the CLI exits non-zero with it
+    SpinvoicesError                 one line for the log; also: a request that cannot be sent
     ├── ConfigError                 invalid input: fix the named setting
-    ├── StateError                  the --state file is unusable: fix or delete it
+    ├── StateError                  the --state file is unusable: fix it or drop the bookmark
+    ├── CatalogError                the --catalog file is unusable: regenerate it (--discover)
     ├── AuthError                   LWA refused the credentials: fix lwa_client_*/refresh_token
     ├── RoleError                   access denied / RDT refused: fix app roles or re-authorise
     ├── ApiError                    Amazon answered 4xx for a request it will never accept
-    │   └── ExpiredNextTokenError   a nextToken was refused: the window is fetched again
+    │   └── ExpiredNextTokenError   a nextToken was refused: the window is fetched again from
+    │                               its first page (customer_invoices: up to 3 times)
     └── TransientError              429, 5xx, resets, timeouts, malformed JSON: retried
         └── RetriesExhaustedError   a transient fault outlived the retry budget: the run fails
 
+Transient faults are retried inside the client (throttling and faults have separate
+budgets); only ``RetriesExhaustedError`` escapes it. A 403 saying the token expired is not an
+error at all: the token is refreshed and the request resent once.
+
 Nothing is swallowed: a window whose fetch failed is never reported as done, so the run
-fails after writing the STATE of the windows that were completed.
+fails after writing the STATE of the windows that were completed. An interrupted run
+(SIGTERM, SIGINT) is not an exception either: it writes that STATE and exits 128 + signal
+number (tap.py), so a scheduler never counts it as a success.
 """
 
 from __future__ import annotations
@@ -35,6 +44,10 @@ class ConfigError(SpinvoicesError):
 
 class StateError(SpinvoicesError):
     """The incoming state cannot be used."""
+
+
+class CatalogError(SpinvoicesError):
+    """The --catalog file is not JSON, not a catalog, or names a stream the tap lacks."""
 
 
 class AuthError(SpinvoicesError):
@@ -87,3 +100,14 @@ class TransientError(SpinvoicesError):
 
 class RetriesExhaustedError(TransientError):
     """A transient fault kept happening until the retry budget was spent."""
+
+
+def unexpected_response(operation: str, what: str) -> ApiError:
+    """A 200 answer whose body does not have the model's shape: never read as an empty page."""
+    return ApiError(
+        operation=operation,
+        status=200,
+        code="UnexpectedResponse",
+        message=f"response does not match the model ({what})",
+        request_id=None,
+    )

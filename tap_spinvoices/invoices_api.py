@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from tap_spinvoices.bookmarks import format_instant
-from tap_spinvoices.errors import ApiError
+from tap_spinvoices.errors import unexpected_response
 from tap_spinvoices.windows import Window, api_timestamp
 
 if TYPE_CHECKING:
@@ -57,16 +57,18 @@ def pick(item: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
 
 def export_record(export: Mapping[str, Any], marketplace: str, window: Window) -> dict[str, Any]:
     """An invoice_exports record: the Export object plus its marketplace and listing window."""
-    record = pick(export, EXPORT_FIELDS)
-    record["marketplaceId"] = marketplace
-    record["window_start"] = format_instant(window.start)
-    record["window_end"] = format_instant(window.end)
-    return record
+    return _record(export, EXPORT_FIELDS, marketplace, window)
 
 
 def invoice_record(invoice: Mapping[str, Any], marketplace: str, window: Window) -> dict[str, Any]:
     """An invoices record: the Invoice object plus its marketplace and search window."""
-    record = pick(invoice, INVOICE_FIELDS)
+    return _record(invoice, INVOICE_FIELDS, marketplace, window)
+
+
+def _record(
+    item: Mapping[str, Any], fields: tuple[str, ...], marketplace: str, window: Window
+) -> dict[str, Any]:
+    record = pick(item, fields)
     record["marketplaceId"] = marketplace
     record["window_start"] = format_instant(window.start)
     record["window_end"] = format_instant(window.end)
@@ -116,7 +118,7 @@ async def get_export(client: JsonGetter, export_id: str) -> dict[str, Any]:
     body = await client.get_json(GET_EXPORT, export_path(export_id), {})
     export = body.get("export")
     if not isinstance(export, Mapping) or not export.get("exportId"):
-        raise _unexpected(GET_EXPORT, "no export object")
+        raise unexpected_response(GET_EXPORT, "no export object")
     return dict(export)
 
 
@@ -132,7 +134,7 @@ async def _pages(
         body = await client.get_json(operation, path, params)
         items = body.get(list_key) or []
         if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-            raise _unexpected(operation, f"{list_key} is not a list of objects")
+            raise unexpected_response(operation, f"{list_key} is not a list of objects")
         # The model warns that pages can be empty while a nextToken follows: keep going.
         yield items
         token = body.get("nextToken")
@@ -141,13 +143,3 @@ async def _pages(
         # The sandbox refuses a nextToken sent with other filters ("Specifying nextToken
         # with any other parameters will cause the request to fail."): only the marketplace.
         params = {"marketplaceId": first["marketplaceId"], "nextToken": token}
-
-
-def _unexpected(operation: str, what: str) -> ApiError:
-    return ApiError(
-        operation=operation,
-        status=200,
-        code="UnexpectedResponse",
-        message=f"response does not match the model ({what})",
-        request_id=None,
-    )

@@ -64,13 +64,23 @@ class CustomerInvoicesStream(WindowedStream):
         )
 
 
-def _marketplace_partitions(stream: WindowedStream) -> list[dict[str, Any]]:
-    # Read raw: partitions are listed at discovery too, before settings are checked.
-    marketplace = stream.config.get("marketplace_id") or BRAZIL_MARKETPLACE_ID
-    return [{"marketplaceId": marketplace}]
+class BrazilInvoicesApiStream(WindowedStream):
+    """A windowed Invoices API 2024-06-19 stream: NA region, one bookmark per marketplace."""
+
+    default_region = "na"
+    # getInvoicesExports and getInvoices allow 0.1 requests/s after a burst of 20: windows
+    # split for parallelism would only queue. One window covers a week.
+    max_window = timedelta(days=7)
+    split_for_parallelism = False
+
+    @property
+    def partitions(self) -> list[dict[str, Any]] | None:
+        """One bookmark per marketplace."""
+        # Read raw: partitions are listed at discovery too, before settings are checked.
+        return [{"marketplaceId": self.config.get("marketplace_id") or BRAZIL_MARKETPLACE_ID}]
 
 
-class InvoiceExportsStream(WindowedStream):
+class InvoiceExportsStream(BrazilInvoicesApiStream):
     """Invoice exports (Invoices API 2024-06-19, Brazil, NA), listed by creation time.
 
     getInvoicesExports per window of export creation time. An export still REQUESTED or
@@ -83,21 +93,12 @@ class InvoiceExportsStream(WindowedStream):
     name = "invoice_exports"
     primary_keys: ClassVar[list[str]] = ["exportId"]
     schema = load_schema("invoice_exports")
-    default_region = "na"
     operation = invoices_api.GET_EXPORTS
-    # 0.1 requests/s: parallel windows would only queue; one window a week of exports.
-    max_window = timedelta(days=7)
-    split_for_parallelism = False
 
     def __init__(self, tap: Tap) -> None:
         """Remember the document ids of DONE exports for the child stream."""
         super().__init__(tap=tap)
         self.document_ids: dict[str, list[str]] = {}
-
-    @property
-    def partitions(self) -> list[dict[str, Any]] | None:
-        """One bookmark per marketplace."""
-        return _marketplace_partitions(self)
 
     def window_pages(
         self, client: SpApiClient, window: Window, context: Context | None
@@ -155,22 +156,13 @@ class InvoiceExportsStream(WindowedStream):
             yield {"exportId": record["exportId"], "marketplaceId": record["marketplaceId"]}
 
 
-class InvoicesStream(WindowedStream):
+class InvoicesStream(BrazilInvoicesApiStream):
     """Brazilian FBA invoices found by getInvoices (Invoices API 2024-06-19, NA), by date."""
 
     name = "invoices"
     primary_keys: ClassVar[list[str]] = ["id"]
     schema = load_schema("invoices")
-    default_region = "na"
     operation = invoices_api.GET_INVOICES
-    # 0.1 requests/s after a burst of 20: splitting a day into 16 windows buys nothing.
-    max_window = timedelta(days=7)
-    split_for_parallelism = False
-
-    @property
-    def partitions(self) -> list[dict[str, Any]] | None:
-        """One bookmark per marketplace."""
-        return _marketplace_partitions(self)
 
     def window_pages(
         self, client: SpApiClient, window: Window, context: Context | None
