@@ -1,0 +1,1 @@
+"""End-to-end tests: Meltano, a real PostgreSQL and singer-sdk's standard tap tests."""
