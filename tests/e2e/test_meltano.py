@@ -15,8 +15,8 @@ from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STR
 from tap_spinvoices.settings import parse_datetime
 from tests.conftest import expected_invoices
 from tests.e2e.meltano_project import REPO, Meltano, tail
-from tests.e2e.state_checks import find_key
 from tests.e2e.streams import duplicate_keys, primary_keys
+from tests.state_checks import find_key
 
 if TYPE_CHECKING:
     from pathlib import Path

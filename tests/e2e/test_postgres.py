@@ -19,9 +19,9 @@ import pytest
 from tap_spinvoices.settings import parse_datetime
 from tests.conftest import config_for, expected_invoices
 from tests.e2e.meltano_project import PLUGINS, tail
-from tests.e2e.state_checks import find_key
 from tests.e2e.streams import primary_keys
 from tests.singer_run import tap_command, tap_env
+from tests.state_checks import find_key
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -13,7 +13,7 @@ from singer_sdk.testing import SuiteConfig, get_tap_test_class
 from tap_spinvoices.tap import TapSpinvoices
 from tests.builders import ConfigBuilder
 from tests.e2e.session_emulator import session_emulator
-from tests.e2e.state_checks import find_key
+from tests.state_checks import find_key
 
 if TYPE_CHECKING:
     from singer_sdk.testing.runners import TapTestRunner

@@ -7,7 +7,6 @@ import gzip
 import hashlib
 from collections import Counter
 from datetime import timedelta
-from typing import Any
 
 import orjson
 import pytest
@@ -16,17 +15,9 @@ from tap_spinvoices.settings import parse_datetime
 from tests.builders import StateBuilder
 from tests.conftest import config_for, expected_invoices
 from tests.singer_run import run_tap
+from tests.state_checks import find_key
 
 PARTIES = ("WH-BLR-1", "WH-DEL-2")
-
-
-def find_key(value: Any, key: str) -> bool:
-    """True when ``key`` appears anywhere in a nested JSON value."""
-    if isinstance(value, dict):
-        return key in value or any(find_key(v, key) for v in value.values())
-    if isinstance(value, list):
-        return any(find_key(v, key) for v in value)
-    return False
 
 
 def assert_complete(run, emu, expected) -> None:
