@@ -74,6 +74,17 @@ _NEXT_TOKEN_REFUSED = re.compile(r"next\s*token.*\b(invalid|expired)\b", re.IGNO
 # malformed createdBefore with 403 InvalidRequest, spapi.md §2.6).
 _INPUT_ERROR_CODES = frozenset({"InvalidInput", "InvalidRequest", "InvalidParameterValue"})
 _URL_QUERY = re.compile(r"\?[^\s'\"]*")
+# What the user can do once a request ran out of retries (the last STATE resumes the run).
+_FAULTS_HINT = "Amazon or the network kept failing: run again later, or raise max_retries"
+_THROTTLED_HINT = (
+    "Amazon kept throttling (other apps of the selling partner share the quota): run again "
+    "later, or lower max_concurrency or rate_budget_percent"
+)
+# Reaches the user only once fetching the window again did not help (customer_invoices.py).
+_NEXT_PAGE_EXPIRED_HINT = (
+    "nextTokens expired before the next page was asked for: lower max_concurrency so each "
+    "window's next page is asked for sooner"
+)
 _MAX_TEXT = 300  # characters of Amazon's text kept in a message
 
 
@@ -301,9 +312,10 @@ class SpApiClient:
             else:
                 faults += 1
             if not self._policy.may_retry(faults=faults, throttles=throttles):
+                hint = _THROTTLED_HINT if outcome.status == THROTTLED else _FAULTS_HINT
+                tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
                 raise RetriesExhaustedError(
-                    f"{request.operation} gave up after {attempts} attempts; "
-                    f"last: {outcome.problem}",
+                    f"{request.operation} gave up after {tries}; last: {outcome.problem}. {hint}",
                     retry_after=outcome.retry_after,
                 )
             retry = throttles if outcome.status == THROTTLED else faults
@@ -315,8 +327,11 @@ class SpApiClient:
     async def _attempt(
         self, request: _Request, metrics: RequestMetrics, *, token_refreshed: bool
     ) -> _Outcome:
+        # Mint or refresh the token first: grants taken while a token call is under way
+        # would all leave together when it returns, bunched beyond Amazon's burst.
+        await self._token(request)
         await self._budgets.acquire(request.operation)
-        token = await self._token(request)
+        token = await self._token(request)  # cached; renewed only if it expired meanwhile
         metrics.requests += 1
         started = time.perf_counter()
         try:
@@ -434,7 +449,7 @@ class SpApiClient:
         }
         refused_next_token = request.has_next_token and _NEXT_TOKEN_REFUSED.search(error.text)
         if status == HTTPStatus.BAD_REQUEST and refused_next_token:
-            return ExpiredNextTokenError(**fields)
+            return ExpiredNextTokenError(**fields, hint=_NEXT_PAGE_EXPIRED_HINT)
         if status == HTTPStatus.FORBIDDEN and says_token_expired(error.text):
             hint = "a freshly refreshed token was refused as expired too: check the system clock"
             return ApiError(**fields, hint=hint)
@@ -442,11 +457,17 @@ class SpApiClient:
             # A denial is fixed by roles or re-authorisation, never by retrying: RoleError
             # sorts it with the RDT refusals, where the user has to act in Seller Central.
             role = ROLE_BY_OPERATION.get(request.operation, "required")
+            rdt = ""
+            if request.restricted:
+                rdt = (
+                    "; an RDT minted for another path is refused too"
+                    if self._use_rdt
+                    else "; or set use_rdt to true: the operation may demand an RDT"
+                )
             return RoleError(
                 f"{request.operation} was denied: HTTP 403 {error.code}: {message}{where}. "
                 f"The app needs the {role} role and the selling partner must re-authorise "
-                "the app after it was granted"
-                + ("; an RDT minted for another path is refused too" if request.restricted else "")
+                f"the app after it was granted{rdt}"
             )
         if status == HTTPStatus.UNAUTHORIZED:
             return ApiError(

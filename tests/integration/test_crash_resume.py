@@ -1,0 +1,319 @@
+"""Crash and resume: wherever the tap dies, its last STATE resumes it and no invoice is lost.
+
+A STATE line is written only after every record of the windows it covers, so whatever kills
+the tap (SIGKILL, SIGTERM from a scheduler, Ctrl-C), the last complete STATE line it printed
+is safe to resume from. Resuming repeats at most the records printed after that STATE: the
+windows that were in flight.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Self
+
+import orjson
+import pytest
+
+from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.windows import BOUNDARY_OVERLAP, plan_windows
+from tests.conftest import config_for, expected_invoices
+from tests.singer_run import (
+    TapRun,
+    catalog_selecting,
+    parse_messages,
+    run_tap,
+    tap_command,
+    tap_env,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+    from types import TracebackType
+
+    from spapi_emulator import EmulatorServer
+
+STREAM = "customer_invoices"
+START, END = "2024-01-01T00:00:00Z", "2024-01-31T00:00:00Z"
+WINDOW_HOURS = 6
+MAX_CONCURRENCY = 8
+# 40 requests/s: a backfill takes a few seconds, so there is time to kill it many times.
+CRASH_EMULATOR: dict[str, Any] = {"time_scale": 4.0}
+CRASHES = 8
+SLOW_START_S = 30.0  # generous: a loaded CI machine starts Python slowly
+
+
+class TapProcess:
+    """The tap run as users run it, its stdout read line by line while it runs.
+
+    Only complete lines count as printed: a process killed mid-line leaves half a line,
+    which no target would accept either.
+    """
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        state: dict[str, Any] | None,
+        workdir: Path,
+        *,
+        log_level: str | None = None,
+    ) -> None:
+        workdir.mkdir(parents=True)
+        catalog = workdir / "catalog.json"
+        catalog.write_bytes(orjson.dumps(catalog_selecting((STREAM,))))
+        self._stderr_path = workdir / "stderr.log"
+        with self._stderr_path.open("wb") as stderr:
+            self.proc = subprocess.Popen(
+                tap_command(config, state, workdir, "--catalog", str(catalog)),
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
+                env=tap_env(log_level),
+            )
+        self._raw = bytearray()
+        self.messages: list[dict[str, Any]] = []
+        self.records = 0
+        self._ended = False
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, name="tap-stdout", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            with self._changed:
+                self._raw += line
+                if line.endswith(b"\n"):
+                    message = orjson.loads(line)
+                    self.messages.append(message)
+                    self.records += message["type"] == "RECORD"
+                self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def wait_until(
+        self, condition: Callable[[TapProcess], bool], timeout: float = SLOW_START_S
+    ) -> bool:
+        """Wait until ``condition(self)`` holds (True) or the tap's stdout closed (False)."""
+        with self._changed:
+            settled = self._changed.wait_for(lambda: self._ended or condition(self), timeout)
+            assert settled, f"neither the condition nor the end of the run within {timeout} s"
+            return condition(self)
+
+    def bookmark(self) -> str | None:
+        """The bookmark of the last STATE printed so far."""
+        with self._changed:
+            states = [m["value"] for m in self.messages if m["type"] == "STATE"]
+        return bookmark_of(states[-1]) if states else None
+
+    def stop(self, sig: int | None = None, timeout: float = 60) -> TapRun:
+        """Send ``sig`` (None: let it finish), wait for the exit and return what it printed."""
+        if sig is not None:
+            self.proc.send_signal(sig)  # a no-op once the process has exited
+        self.proc.wait(timeout)
+        self._close_stdout(timeout)
+        raw = bytes(self._raw)
+        stderr = self._stderr_path.read_text()
+        return TapRun(self.proc.returncode, parse_messages(raw), stderr, raw)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close_stdout(5)
+
+    def _close_stdout(self, timeout: float) -> None:
+        self._reader.join(timeout)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+
+def bookmark_of(state: dict[str, Any]) -> str | None:
+    value: str | None = state["bookmarks"].get(STREAM, {}).get("replication_key_value")
+    return value
+
+
+def crash_config(emu: EmulatorServer) -> dict[str, Any]:
+    config = config_for(emu).with_range(START, END).with_setting("window_hours", WINDOW_HOURS)
+    return config.with_setting("max_concurrency", MAX_CONCURRENCY).build()
+
+
+def window_ends(
+    start: str,
+    end: str = END,
+    *,
+    window_hours: int = WINDOW_HOURS,
+    max_concurrency: int = MAX_CONCURRENCY,
+) -> set[datetime]:
+    """Where the STATE of a run starting at ``start`` may point: its start or a window end."""
+    windows = plan_windows(
+        parse_datetime(start),
+        parse_datetime(end),
+        max_length=timedelta(hours=window_hours),
+        min_count=max_concurrency,
+    )
+    return {parse_datetime(start)} | {w.end for w in windows}
+
+
+def most_invoices_in_one_window(emu: EmulatorServer) -> int:
+    """The most invoices one request can cover: a window of WINDOW_HOURS plus its overlap."""
+    stamps = [i.created_at for i in expected_invoices(emu, START, END)]
+    span = timedelta(hours=WINDOW_HOURS) + BOUNDARY_OVERLAP
+    return max(bisect.bisect_left(stamps, at + span) - k for k, at in enumerate(stamps))
+
+
+def printed_after_last_state(run: TapRun) -> set[str]:
+    last = max((k for k, m in enumerate(run.messages) if m["type"] == "STATE"), default=-1)
+    return {
+        m["record"]["purchaseOrderNumber"]
+        for m in run.messages[last + 1 :]
+        if m["type"] == "RECORD"
+    }
+
+
+def in_overlap_before(bookmark: str | None, created: dict[str, datetime]) -> set[str]:
+    """Invoices a run resumed at ``bookmark`` re-reads on purpose (the 1 s window overlap)."""
+    if bookmark is None:
+        return set()
+    upper = parse_datetime(bookmark)
+    return {po for po, at in created.items() if upper - BOUNDARY_OVERLAP <= at < upper}
+
+
+def assert_state_claims_only_printed_invoices(
+    run: TapRun, created: dict[str, datetime], start: str, boundaries: set[datetime] | None = None
+) -> datetime:
+    """The last STATE points at a window end, and every invoice before it was printed."""
+    bookmark = bookmark_of(run.final_state)
+    assert bookmark is not None
+    moment = parse_datetime(bookmark)
+    assert moment in (window_ends(start) if boundaries is None else boundaries)
+    printed = {r["purchaseOrderNumber"] for r in run.records()}
+    claimed = {po for po, at in created.items() if parse_datetime(start) <= at < moment}
+    assert claimed <= printed, f"STATE {bookmark} claims {len(claimed - printed)} unprinted"
+    return moment
+
+
+@pytest.mark.parametrize("kill_after", ["records", "delay"])
+def test_sigkill_at_random_moments_then_resuming_from_the_last_state_loses_no_invoice(
+    emulator_factory, tmp_path, kill_after
+):
+    emu = emulator_factory(**CRASH_EMULATOR)
+    rng = random.Random(f"crash-resume-{kill_after}")  # noqa: S311 - seeded, same kills each run
+    expected = expected_invoices(emu, START, END)
+    created = {i.purchase_order_number: i.created_at for i in expected}
+    per_crash = MAX_CONCURRENCY * most_invoices_in_one_window(emu)
+    printed: Counter[str] = Counter()
+    may_repeat: set[str] = set()  # printed after a STATE that a later run resumes from
+    state: dict[str, Any] | None = None
+    crashes = 0
+    for number in range(CRASHES + 1):
+        with TapProcess(crash_config(emu), state, tmp_path / f"run-{number}") as tap:
+            if number < CRASHES:
+                if kill_after == "records":
+                    records = rng.randint(1, 300)
+                    tap.wait_until(lambda t: t.records >= records)  # noqa: B023
+                    time.sleep(rng.uniform(0, 0.05))  # and a few ms: mid-window too
+                else:
+                    time.sleep(rng.uniform(0.3, 2.0))  # startup, token calls, mid-window, ...
+                run = tap.stop(signal.SIGKILL)
+            else:
+                run = tap.stop()
+        numbers = [r["purchaseOrderNumber"] for r in run.records()]
+        repeated = {po for po in numbers if po in printed}
+        assert repeated <= may_repeat | in_overlap_before(state and bookmark_of(state), created)
+        printed.update(numbers)
+        may_repeat |= printed_after_last_state(run)
+        if run.states():
+            start = bookmark_of(state) if state else None
+            assert_state_claims_only_printed_invoices(run, created, start or START)
+            state = run.final_state
+        if run.returncode == 0:
+            break
+        assert run.returncode == -signal.SIGKILL
+        crashes += 1
+    else:
+        pytest.fail("the last run, never killed, did not finish")
+
+    assert crashes >= CRASHES // 2, "too few kills landed before the backfill finished"
+    assert set(printed) == set(created)
+    assert sum(printed.values()) - len(printed) <= crashes * per_crash
+    assert state is not None
+    assert bookmark_of(state) == "2024-01-31T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_writes_the_state_of_completed_windows_last_and_exits_128_plus_signal(
+    emulator_factory, tmp_path, sig, code
+):
+    emu = emulator_factory(**CRASH_EMULATOR)
+    created = {i.purchase_order_number: i.created_at for i in expected_invoices(emu, START, END)}
+    with TapProcess(crash_config(emu), None, tmp_path / "interrupted") as tap:
+        assert tap.wait_until(lambda t: t.records >= 100)
+        started = time.monotonic()
+        interrupted = tap.stop(sig)
+        stopped_in = time.monotonic() - started
+
+    assert interrupted.returncode == code
+    assert stopped_in < 5
+    assert interrupted.messages[-1]["type"] == "STATE"
+    bookmark = assert_state_claims_only_printed_invoices(interrupted, created, START)
+    assert parse_datetime(START) < bookmark < parse_datetime(END)
+    assert (
+        f"Interrupted by {signal.Signals(sig).name}: wrote the STATE of the completed windows; "
+        f"exit code {code}. Run again with that STATE to resume"
+    ) in interrupted.stderr
+    assert "Traceback" not in interrupted.stderr
+
+    resumed = run_tap(crash_config(emu), interrupted.final_state)
+    assert resumed.returncode == 0, resumed.stderr
+    numbers = [r["purchaseOrderNumber"] for r in interrupted.records() + resumed.records()]
+    assert set(numbers) == set(created)
+    repeated = len(numbers) - len(set(numbers))
+    assert repeated <= MAX_CONCURRENCY * most_invoices_in_one_window(emu)
+
+
+def test_sigterm_while_the_target_reads_nothing_still_ends_with_a_whole_state_line(
+    emulator_factory, tmp_path
+):
+    # A slow target lets the stdout pipe fill up; the tap then blocks in a write, and that
+    # is when the scheduler's SIGTERM arrives. The handler writes the STATE after the line
+    # being written, never into the middle of it.
+    emu = emulator_factory(**CRASH_EMULATOR)
+    created = {i.purchase_order_number: i.created_at for i in expected_invoices(emu, START, END)}
+    catalog = tmp_path / "catalog.json"
+    catalog.write_bytes(orjson.dumps(catalog_selecting((STREAM,))))
+    command = tap_command(crash_config(emu), None, tmp_path, "--catalog", str(catalog))
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=tap_env()
+    ) as proc:
+        deadline = time.monotonic() + SLOW_START_S
+        while not emu.stats()["operations"].get("getCustomerInvoices"):
+            assert time.monotonic() < deadline, "the tap never asked for invoices"
+            time.sleep(0.01)
+        time.sleep(1.0)  # 64 KiB of records fill the pipe in a fraction of that
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+
+    assert proc.returncode == 143, stderr.decode()
+    assert stdout.endswith(b"\n")
+    messages = parse_messages(stdout)  # raises on a torn line
+    assert messages[-1]["type"] == "STATE"
+    interrupted = TapRun(proc.returncode, messages, stderr.decode(), stdout)
+    assert_state_claims_only_printed_invoices(interrupted, created, START)
+    assert len(interrupted.records()) < len(created)  # it really was interrupted
