@@ -148,6 +148,13 @@ class TapSpinvoices(Tap):
         as complete. The bookmark in ``self.state`` only ever points at the end of a window
         whose records (and every earlier window's) were already written.
         """
+        writer = self.message_writer
+        if isinstance(writer, OrjsonSingerWriter):
+            writer.call_when_idle(lambda: self._terminate(signum))
+        else:
+            self._terminate(signum)
+
+    def _terminate(self, signum: int) -> None:
         code = 128 + signum
         try:
             self.write_message(StateMessage(value=self.state))

@@ -197,6 +197,19 @@ class OrjsonSingerWriter(GenericSingerWriter[bytes, Message]):
         """Create the writer and make sure buffered records are flushed at exit."""
         super().__init__()
         _register_exit_flush()
+        self._writing = False
+        self._when_idle: list[t.Callable[[], None]] = []
+
+    def call_when_idle(self, callback: t.Callable[[], None]) -> None:
+        """Run ``callback`` now, or as soon as the line being written is complete.
+
+        A signal handler can interrupt a write blocked on a full pipe; writing its STATE
+        there would tear the record line in two. Deferred, the STATE follows whole lines.
+        """
+        if self._writing:
+            self._when_idle.append(callback)
+        else:
+            callback()
 
     def serialize_message(self, message: Message) -> bytes:
         """Serialize a message into one JSON line.
@@ -247,14 +260,24 @@ class OrjsonSingerWriter(GenericSingerWriter[bytes, Message]):
 
         """
         line = self.format_message(message)
+        self._writing = True
+        try:
+            self._write_line(line, flush=not isinstance(message, RecordMessage))
+        finally:
+            self._writing = False
+        while self._when_idle:
+            self._when_idle.pop(0)()
+
+    @staticmethod
+    def _write_line(line: bytes, *, flush: bool) -> None:
         stdout = sys.stdout
         buffer: t.BinaryIO | None = getattr(stdout, "buffer", None)
         if buffer is None:
             # A text-only stream (e.g. io.StringIO): the line is pure ASCII.
             stdout.write(line.decode())
-            if not isinstance(message, RecordMessage):
+            if flush:
                 stdout.flush()
             return
         buffer.write(line)
-        if not isinstance(message, RecordMessage):
+        if flush:
             buffer.flush()

@@ -508,3 +508,30 @@ def test_tap_output_matches_default_writer(monkeypatch: pytest.MonkeyPatch) -> N
     ours_out = _run_tap(OrjsonSingerWriter, monkeypatch)
     assert ours_out == _run_tap(None, monkeypatch)
     assert [m["type"] for m in ours_out] == ["SCHEMA", "RECORD", "RECORD", "STATE"]
+
+
+class _InterruptingBuffer(io.BytesIO):
+    """A stdout buffer whose first write is 'interrupted' by a signal handler."""
+
+    def __init__(self, on_first_write):
+        super().__init__()
+        self.on_first_write = on_first_write
+
+    def write(self, data):
+        handler, self.on_first_write = self.on_first_write, None
+        written = super().write(data[: len(data) // 2])
+        if handler is not None:
+            handler()  # what a SIGTERM arriving in the middle of a blocked write would run
+        return written + super().write(data[len(data) // 2 :])
+
+
+def test_a_signal_during_a_record_write_gets_its_state_after_the_whole_line(monkeypatch):
+    writer = OrjsonSingerWriter()
+    state = StateMessage(value={"bookmarks": {"s": {"replication_key_value": "x"}}})
+    buffer = _InterruptingBuffer(lambda: writer.call_when_idle(lambda: writer.write_message(state)))
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(buffer))
+
+    writer.write_message(RecordMessage(stream="s", record={"a": "b" * 100}))
+
+    lines = buffer.getvalue().splitlines()
+    assert [json.loads(line)["type"] for line in lines] == ["RECORD", "STATE"]
