@@ -58,6 +58,49 @@ USAGE_PLANS: Mapping[str, UsagePlan] = MappingProxyType(
 # x-amzn-RateLimit-Limit is rounded ("0.0167" for 1/60): smaller differences are not news.
 _RATE_TOLERANCE = 0.01
 
+# Amazon's bucket counts requests when they arrive, not when we send them. Requests that
+# leave at exactly the bucket's pace reach it bunched by the spread of their network delay:
+# in any stretch of time, up to ``rate x spread`` more of them than the bucket refills
+# (benchmarks/README.md: 4 x 429 per run without a margin, against latencies of 150-450 ms).
+# Keeping that many requests out of the burst absorbs the bunching for good; it costs about
+# ``spread`` seconds once per run, not a share of the rate.
+ARRIVAL_SPREAD_S = 0.3
+
+# Float error in a bucket level, in requests (see TokenBucketLimiter._leak).
+_LEVEL_DUST = 1e-9
+
+
+def paced_plan(rate: float, burst: float, spread_s: float) -> tuple[float, float]:
+    """Return the (rate, burst) to pace at so arrivals ``spread_s`` apart never overflow.
+
+    Requests sent within any ``T`` seconds arrive within ``T + spread_s`` at the latest, so a
+    client bucket of ``burst - rate x spread_s`` (rounded down) at the full ``rate`` never
+    exceeds Amazon's ``burst + rate x T``. When that would leave less than one request of burst:
+
+    - slow operations (one request every ``spread_s`` or slower, e.g. one a minute) keep their
+      burst and wait ``spread_s`` longer per bucket refill, a few per cent of their rate;
+    - fast ones with a tiny burst keep their rate with a burst of one: protecting them fully
+      would cost most of their rate, so the rare 429 is left to the retry path.
+
+    Args:
+        rate: Requests per second the bucket refills (share applied).
+        burst: Bucket size (share applied), at least one.
+        spread_s: Spread of the arrival delay to absorb, in seconds (0: pace exactly).
+
+    Returns:
+        The (rate, burst) for ``TokenBucketLimiter``.
+
+    """
+    margin = rate * spread_s
+    # Whole requests (a fractional level makes the limiter's waits round to nothing), and
+    # 10 - 10 x 0.3 is 6.999999999999999: forgive the float error before flooring.
+    kept = math.floor(burst - margin + 1e-9)
+    if kept >= 1:
+        return rate, float(kept)
+    if margin <= 1:
+        return burst / (burst / rate + spread_s), burst
+    return rate, 1.0
+
 
 class TokenBucketLimiter(AsyncLimiter):
     """An ``AsyncLimiter`` that can report its level and change its rate in place.
@@ -77,20 +120,36 @@ class TokenBucketLimiter(AsyncLimiter):
     def __init__(self, rate: float, burst: float) -> None:
         """Build a bucket of ``burst`` requests refilling at ``rate`` requests per second."""
         super().__init__(max_rate=burst, time_period=burst / rate)
+        # Exactly ``rate``: burst / (burst / rate) can be off by an ulp, and a refill a hair
+        # short of one request makes the limiter wait for a few nanoseconds over and over.
+        self._rate_per_sec = rate
 
     @property
     def rate(self) -> float:
         """Requests per second the bucket refills."""
         return self._rate_per_sec
 
+    def _leak(self) -> None:
+        """Refill, then drop float dust: 6.000000000000002 requests in use is 6."""
+        super()._leak()
+        # Without this, a level an ulp above a whole request asks for a wait of ~1e-16 s,
+        # which the clock cannot express: the waiter spins until the clock next ticks.
+        whole = round(self._level)
+        if abs(self._level - whole) < _LEVEL_DUST:
+            self._level = float(whole)
+
     def level(self) -> float:
         """Capacity in use now, after the refill since the last check."""
         self._leak()
         return self._level
 
-    def retune(self, rate: float) -> None:
-        """Refill at ``rate`` from now on; tasks already waiting are rescheduled."""
+    def retune(self, rate: float, burst: float | None = None) -> None:
+        """Refill at ``rate`` (up to ``burst``) from now on; waiting tasks are rescheduled."""
         self._leak()  # settle the refill earned at the old rate first
+        if burst is not None and burst != self.max_rate:
+            # Same capacity in use, as far as the new bucket can hold it.
+            self._level = min(self._level, burst)
+            self.max_rate = burst
         self._rate_per_sec = rate
         self.time_period = self.max_rate / rate
         self._wake_next()  # re-arm the waiters' timer for the new rate
@@ -155,6 +214,7 @@ class OperationBudgets:
         *,
         share: float = 1.0,
         ledger: BudgetLedger | None = None,
+        spread_s: float = ARRIVAL_SPREAD_S,
     ) -> None:
         """Build the budgets.
 
@@ -163,16 +223,21 @@ class OperationBudgets:
             share: Fraction (0 < share <= 1) of each quota this tap may use; quotas are
                 shared by every app the selling partner authorised (rate_budget_percent).
             ledger: Carries levels and rates across event loops; None starts full.
+            spread_s: Spread of network delay the pacing absorbs (see ``paced_plan``);
+                0 paces exactly at Amazon's bucket.
 
         Raises:
-            ValueError: If ``share`` is outside (0, 1].
+            ValueError: If ``share`` is outside (0, 1] or ``spread_s`` is negative.
 
         """
         if not 0 < share <= 1:
             raise ValueError(f"share must be in (0, 1], got {share!r}")
+        if not spread_s >= 0:
+            raise ValueError(f"spread_s must be >= 0, got {spread_s!r}")
         self._plans = plans
         self._share = share
         self._ledger = ledger
+        self._spread_s = spread_s
         self._limiters: dict[str, TokenBucketLimiter] = {}
         self._partner_rates: dict[str, float] = {}  # the rate Amazon grants, before share
 
@@ -222,7 +287,8 @@ class OperationBudgets:
         )
         self._partner_rates[operation] = partner_rate
         if (limiter := self._limiters.get(operation)) is not None:
-            limiter.retune(partner_rate * self._share)
+            rate, burst = self._paced(operation)
+            limiter.retune(rate, burst)
 
     def note_throttled(self, operation: str) -> None:
         """Empty ``operation``'s bucket after a 429, so other tasks wait for the refill."""
@@ -251,9 +317,13 @@ class OperationBudgets:
             self._partner_rates[operation] = snapshot.partner_rate if snapshot else planned
         return self._partner_rates[operation]
 
-    def _new_limiter(self, operation: str) -> TokenBucketLimiter:
+    def _paced(self, operation: str) -> tuple[float, float]:
         burst = max(1, math.floor(self._plan(operation).burst * self._share))
-        return TokenBucketLimiter(rate=self.rate(operation), burst=burst)
+        return paced_plan(self.rate(operation), burst, self._spread_s)
+
+    def _new_limiter(self, operation: str) -> TokenBucketLimiter:
+        rate, burst = self._paced(operation)
+        return TokenBucketLimiter(rate=rate, burst=burst)
 
     def _carried_level(self, operation: str, limiter: TokenBucketLimiter) -> float:
         """Level left by the previous loop, minus what refilled since (0 without a ledger)."""

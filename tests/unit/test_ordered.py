@@ -126,6 +126,112 @@ def test_windows_ahead_of_their_turn_pause_when_the_buffer_is_full():
     assert fetched == [1, 50, 50]
 
 
+def test_the_budget_goes_to_the_windows_nearest_the_head_first():
+    async def scenario():
+        script = ScriptedWindows([1, 50, 50], page_size=100)
+        task = asyncio.create_task(
+            fetch_in_order(list(range(3)), script.fetch, _ignore, max_in_flight=3, buffer_bytes=300)
+        )
+        script.gates[2].set()  # the far window is ready first
+        for _ in range(50):
+            await asyncio.sleep(0)
+        script.gates[1].set()
+        for _ in range(200):
+            await asyncio.sleep(0)
+        ahead = list(script.pages_fetched)
+        script.gates[0].set()
+        await task
+        return ahead, script.pages_fetched
+
+    ahead, fetched = asyncio.run(scenario())
+    # Window 2 took the budget while window 1 was not ready; once window 1 waits for more,
+    # window 2 asks for nothing: the nearer window is first in line for freed budget.
+    assert ahead[2] <= 3
+    assert ahead[1] >= 1
+    assert fetched == [1, 50, 50]
+
+
+def test_a_full_budget_keeps_the_next_window_moving_not_the_far_ones():
+    async def scenario():
+        # Window 0 is a long chain; windows 1..3 are ready at once and each have 5 pages.
+        script = ScriptedWindows([3, 5, 5, 5], page_size=100)
+        task = asyncio.create_task(
+            fetch_in_order(list(range(4)), script.fetch, _ignore, max_in_flight=4, buffer_bytes=400)
+        )
+        for gate in script.gates[1:]:
+            gate.set()
+        for _ in range(300):
+            await asyncio.sleep(0)
+        ahead = list(script.pages_fetched)
+        script.gates[0].set()
+        await task
+        return ahead, script.pages_fetched
+
+    ahead, fetched = asyncio.run(scenario())
+    # 400 B of 100 B pages ahead of the head: the window next in line holds the most.
+    assert ahead[1] >= ahead[2] >= ahead[3]
+    assert ahead[1] >= 2
+    assert sum(ahead[1:]) <= 4 + 3  # the budget, plus one page per window beyond it
+    assert fetched == [3, 5, 5, 5]
+
+
+def test_memory_ahead_stays_within_twice_the_budget_plus_one_page_per_window():
+    async def scenario():
+        peak = 0
+        script = ScriptedWindows([20] * 8, page_size=100)
+        held = {}
+
+        async def deliver(event):
+            if isinstance(event, Page):
+                held[event.window_index] -= event.size
+            await asyncio.sleep(0)
+
+        original = script.fetch
+
+        async def fetch(index, window):
+            nonlocal peak
+            async for records, size in original(index, window):
+                held[index] = held.get(index, 0) + size
+                peak = max(peak, sum(held.values()))
+                yield records, size
+
+        task = asyncio.create_task(
+            fetch_in_order(list(range(8)), fetch, deliver, max_in_flight=8, buffer_bytes=500)
+        )
+        for gate in reversed(script.gates):
+            gate.set()
+            for _ in range(30):
+                await asyncio.sleep(0)
+        await task
+        return peak
+
+    # The budget for all windows ahead, the budget again for the window next in line, and
+    # what the first pages outgrew the estimate by (budget / 8 each) before any was seen.
+    assert asyncio.run(scenario()) <= 2 * 500 + 8 * 100
+
+
+def test_the_window_next_in_line_keeps_moving_when_parked_pages_fill_the_budget():
+    async def scenario():
+        # Four windows each park a 150 B page (estimate before any page: 400 / 4 = 100 B),
+        # which fills the 400 B budget; the head (window 0) is a long chain.
+        script = ScriptedWindows([1, 4, 4, 4], page_size=150)
+        task = asyncio.create_task(
+            fetch_in_order(list(range(4)), script.fetch, _ignore, max_in_flight=4, buffer_bytes=400)
+        )
+        for gate in script.gates[1:]:
+            gate.set()
+        for _ in range(300):
+            await asyncio.sleep(0)
+        ahead = list(script.pages_fetched)
+        script.gates[0].set()
+        await task
+        return ahead
+
+    ahead = asyncio.run(scenario())
+    assert ahead[1] == 2  # 300 B + the next 150 B would pass 400 B: it stops at two
+    assert ahead[2:] == [1, 1]  # the others wait: everything ahead is over the budget
+
+
 def test_failed_window_raises_after_earlier_windows_are_delivered():
     async def failing(index, _window):
         if index == 2:
