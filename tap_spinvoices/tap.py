@@ -203,19 +203,24 @@ def _drop_sdk_failure_line(record: logging.LogRecord) -> bool:
     return True
 
 
+def _json_file(file: IO[str], error: type[SpinvoicesError], what: str, fix: str) -> tuple[str, Any]:
+    """The text and the parsed value of a --state/--catalog file, or one clear error line."""
+    text = file.read()
+    try:
+        return text, json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = (
+            f"{what.capitalize()} error: the --{what} file is not JSON ({exc.msg} at line "
+            f"{exc.lineno} column {exc.colno}). {fix}"
+        )
+        raise error(msg) from None
+
+
 def _checked_state_file(state: IO[str] | None) -> IO[str] | None:
     """The --state file, re-readable, once it is known to hold a JSON object."""
     if state is None:
         return None
-    text = state.read()
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        msg = (
-            f"State error: the --state file is not JSON ({exc.msg} at line "
-            f"{exc.lineno} column {exc.colno}). {_STATE_FIX}"
-        )
-        raise StateError(msg) from None
+    text, value = _json_file(state, StateError, "state", _STATE_FIX)
     if not isinstance(value, dict):
         msg = (
             'State error: the --state file is not a JSON object like {"bookmarks": {...}}. '
@@ -229,15 +234,7 @@ def _checked_catalog_file(catalog: IO[str] | None) -> IO[str] | None:
     """The --catalog file, re-readable, once it is known to be a JSON catalog."""
     if catalog is None:
         return None
-    text = catalog.read()
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        msg = (
-            f"Catalog error: the --catalog file is not JSON ({exc.msg} at "
-            f"line {exc.lineno} column {exc.colno}). {_CATALOG_FIX}"
-        )
-        raise CatalogError(msg) from None
+    text, value = _json_file(catalog, CatalogError, "catalog", _CATALOG_FIX)
     entries = value.get("streams") if isinstance(value, dict) else None
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         msg = (

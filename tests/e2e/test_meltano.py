@@ -12,6 +12,7 @@ import pytest
 import yaml
 from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STREAM_MAPS_CONFIG
 
+from scripts.meltano_settings import meltano_kind
 from tap_spinvoices.settings import parse_datetime
 from tests.conftest import expected_invoices
 from tests.e2e.meltano_project import REPO, Meltano, tail
@@ -60,17 +61,6 @@ def about() -> dict[str, Any]:
     )
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
-
-
-def meltano_kind(prop: dict[str, Any]) -> str:
-    """The Meltano setting kind for a JSON-schema property."""
-    types = prop.get("type", [])
-    (json_type,) = [t for t in ([types] if isinstance(types, str) else types) if t != "null"]
-    if "enum" in prop:
-        return "options"
-    if json_type == "string" and prop.get("format") == "date-time":
-        return "date_iso8601"
-    return str(json_type)
 
 
 def test_declared_capabilities_are_offered_by_the_tap(about):
