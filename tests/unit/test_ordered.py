@@ -152,22 +152,10 @@ def test_the_budget_goes_to_the_windows_nearest_the_head_first():
 
 
 def test_a_full_budget_keeps_the_next_window_moving_not_the_far_ones():
-    async def scenario():
-        # Window 0 is a long chain; windows 1..3 are ready at once and each have 5 pages.
-        script = ScriptedWindows([3, 5, 5, 5], page_size=100)
-        task = asyncio.create_task(
-            fetch_in_order(list(range(4)), script.fetch, _ignore, max_in_flight=4, buffer_bytes=400)
-        )
-        for gate in script.gates[1:]:
-            gate.set()
-        for _ in range(300):
-            await asyncio.sleep(0)
-        ahead = list(script.pages_fetched)
-        script.gates[0].set()
-        await task
-        return ahead, script.pages_fetched
-
-    ahead, fetched = asyncio.run(scenario())
+    # Window 0 is a long chain; windows 1..3 are ready at once and each have 5 pages.
+    script = ScriptedWindows([3, 5, 5, 5], page_size=100)
+    ahead = asyncio.run(_pages_fetched_while_the_head_waits(script, buffer_bytes=400))
+    fetched = script.pages_fetched
     # 400 B of 100 B pages ahead of the head: the window next in line holds the most.
     assert ahead[1] >= ahead[2] >= ahead[3]
     assert ahead[1] >= 2
@@ -211,23 +199,10 @@ def test_memory_ahead_stays_within_twice_the_budget_plus_one_page_per_window():
 
 
 def test_the_window_next_in_line_keeps_moving_when_parked_pages_fill_the_budget():
-    async def scenario():
-        # Four windows each park a 150 B page (estimate before any page: 400 / 4 = 100 B),
-        # which fills the 400 B budget; the head (window 0) is a long chain.
-        script = ScriptedWindows([1, 4, 4, 4], page_size=150)
-        task = asyncio.create_task(
-            fetch_in_order(list(range(4)), script.fetch, _ignore, max_in_flight=4, buffer_bytes=400)
-        )
-        for gate in script.gates[1:]:
-            gate.set()
-        for _ in range(300):
-            await asyncio.sleep(0)
-        ahead = list(script.pages_fetched)
-        script.gates[0].set()
-        await task
-        return ahead
-
-    ahead = asyncio.run(scenario())
+    # Four windows each park a 150 B page (estimate before any page: 400 / 4 = 100 B),
+    # which fills the 400 B budget; the head (window 0) is a long chain.
+    script = ScriptedWindows([1, 4, 4, 4], page_size=150)
+    ahead = asyncio.run(_pages_fetched_while_the_head_waits(script, buffer_bytes=400))
     assert ahead[1] == 2  # 300 B + the next 150 B would pass 400 B: it stops at two
     assert ahead[2:] == [1, 1]  # the others wait: everything ahead is over the budget
 
@@ -274,6 +249,28 @@ def test_empty_list_of_windows_delivers_nothing():
 
     asyncio.run(fetch_in_order([], _never, deliver, max_in_flight=2, buffer_bytes=10))
     assert delivered == []
+
+
+async def _pages_fetched_while_the_head_waits(script, *, buffer_bytes):
+    """Pages each window fetched while window 0 was held back; then let everything finish."""
+    count = len(script.gates)
+    task = asyncio.create_task(
+        fetch_in_order(
+            list(range(count)),
+            script.fetch,
+            _ignore,
+            max_in_flight=count,
+            buffer_bytes=buffer_bytes,
+        )
+    )
+    for gate in script.gates[1:]:
+        gate.set()
+    for _ in range(300):
+        await asyncio.sleep(0)
+    ahead = list(script.pages_fetched)
+    script.gates[0].set()
+    await task
+    return ahead
 
 
 async def _ignore(_event):
