@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import orjson
 
+from tap_spinvoices.invoices_api import EXPORT_FIELDS
 from tap_spinvoices.settings import parse_datetime
 from tests.conftest import config_for
 from tests.singer_run import catalog_selecting, run_tap, tap_command, tap_env
@@ -18,14 +19,6 @@ from tests.singer_run import catalog_selecting, run_tap, tap_command, tap_env
 # 600x: getInvoicesDocument allows 10 calls/s, exports finish in a fraction of a second.
 INVOICES_EMULATOR = {"days": 12, "time_scale": 600.0, "invoices_api_per_day": 6}
 START, END = "2024-01-01T00:00:00Z", "2024-01-13T00:00:00Z"
-EXPORT_FIELDS = (
-    "exportId",
-    "status",
-    "generateExportStartedAt",
-    "generateExportFinishedAt",
-    "invoicesDocumentIds",
-    "errorMessage",
-)
 
 
 def api(emu):
