@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
     from singer_sdk.helpers.types import Context
+    from singer_sdk.singerlib import MetadataMapping
 
     from tap_spinvoices.bookmarks import StateChange
     from tap_spinvoices.client import SpApiClient
@@ -51,6 +52,21 @@ class CustomerInvoicesStream(WindowedStream):
         parties = self.config.get("ship_from_party_ids") or []
         return [{"ship_from_party_id": party} for party in parties] or None
 
+    @property
+    def metadata(self) -> MetadataMapping:
+        """Standard metadata, with the PDF digests not selected by default.
+
+        content_sha256 and content_bytes decode every PDF (4 us an invoice, as much as
+        the rest of the tap's work): they are written when a catalog selects them.
+        """
+        if self._metadata is None:
+            metadata = super().metadata
+            catalog = self._tap_input_catalog
+            if catalog is None or catalog.get_stream(self.tap_stream_id) is None:
+                for field in customer_invoices.DIGEST_FIELDS:
+                    metadata[("properties", field)].selected_by_default = False
+        return super().metadata
+
     def window_pages(
         self, client: SpApiClient, window: Window, context: Context | None
     ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
@@ -61,6 +77,9 @@ class CustomerInvoicesStream(WindowedStream):
             window,
             party=party,
             api_version=self.spinvoices.settings.df_api_version,
+            digests=frozenset(
+                f for f in customer_invoices.DIGEST_FIELDS if self.mask[("properties", f)]
+            ),
         )
 
 

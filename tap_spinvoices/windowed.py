@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.metrics import DEFAULT_LOG_INTERVAL
 
 from tap_spinvoices.bookmarks import (
     REPLICATION_KEY,
@@ -19,6 +20,7 @@ from tap_spinvoices.bookmarks import (
 )
 from tap_spinvoices.bridge import iterate
 from tap_spinvoices.dedup import AdjacentWindowDeduplicator
+from tap_spinvoices.direct_records import DirectRecordWriter
 from tap_spinvoices.ordered import Page, WindowDone, fetch_in_order
 from tap_spinvoices.progress import SyncProgress
 from tap_spinvoices.windows import Window, plan_windows
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
     from datetime import timedelta
 
+    from singer_sdk import metrics
     from singer_sdk.helpers.types import Context
 
     from tap_spinvoices.client import SpApiClient
@@ -69,6 +72,8 @@ class WindowedStream(Stream):
     max_window: ClassVar[timedelta | None] = None
     # Split short ranges into max_concurrency windows; pointless when the rate is tiny.
     split_for_parallelism: ClassVar[bool] = True
+    # The SDK's record counter of the sync under way (see get_record_counter).
+    _record_counter: metrics.Counter | None = None
 
     @property
     def spinvoices(self) -> TapSpinvoices:
@@ -128,12 +133,17 @@ class WindowedStream(Stream):
         sessions: list[ApiSession] = []  # filled by the I/O thread when it connects
         dedup = AdjacentWindowDeduplicator()
         key = self.primary_keys[0]
+        direct = self._direct_writer()
         producer = self._producer(windows, context, sessions, snapshot)
         for event in iterate(producer, max_pending=_PENDING_ITEMS):
             if isinstance(event, Page):
                 progress.add_records(len(event.records))
                 prelude = event.window_index == PRELUDE
-                yield from (r for r in event.records if prelude or dedup.is_new(r[key]))
+                records = [r for r in event.records if prelude or dedup.is_new(r[key])]
+                if direct is None:
+                    yield from records
+                else:
+                    direct.write(records)
             elif isinstance(event, StateChange):
                 event.apply(state)
                 self._emit_state()
@@ -152,6 +162,28 @@ class WindowedStream(Stream):
                 progress.maybe_log(session.client.metrics, session.budgets.rate(self.operation))
         for line in progress.summary(sessions[0].client.metrics if sessions else {}):
             self.logger.info(line)
+
+    def get_record_counter(
+        self,
+        *,
+        endpoint: str | None = None,
+        log_interval: float = DEFAULT_LOG_INTERVAL,
+    ) -> metrics.Counter:
+        """The SDK's record counter, kept so records written directly are counted too."""
+        counter = super().get_record_counter(endpoint=endpoint, log_interval=log_interval)
+        self._record_counter = counter
+        return counter
+
+    def _direct_writer(self) -> DirectRecordWriter | None:
+        """Write pages directly (see direct_records.py) when that writes the SDK's bytes."""
+        counter = self._record_counter
+        if counter is None:  # get_records called outside the SDK's sync (tests, tools)
+            return None
+        direct = DirectRecordWriter.for_stream(self, self._tap.message_writer, counter.increment)
+        if isinstance(direct, str):
+            self.logger.debug("%s: records go through the SDK: %s", self.name, direct)
+            return None
+        return direct
 
     def _producer(
         self,

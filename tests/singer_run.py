@@ -48,7 +48,8 @@ def parse_messages(stdout: bytes) -> list[dict[str, Any]]:
 
 
 def catalog_selecting(streams: tuple[str, ...]) -> dict[str, Any]:
-    """The tap's catalog with only ``streams`` selected."""
+    """The tap's catalog with only ``streams`` selected; a ``"stream.property"`` name also
+    selects that property (the PDF digests are not selected by default)."""
     # Any well-formed config: the catalog does not depend on it.
     placeholder = {
         "lwa_client_id": "catalog",
@@ -62,6 +63,8 @@ def catalog_selecting(streams: tuple[str, ...]) -> dict[str, Any]:
         for metadata in entry["metadata"]:
             if metadata["breadcrumb"] == []:
                 metadata["metadata"]["selected"] = entry["tap_stream_id"] in streams
+            elif f"{entry['tap_stream_id']}.{metadata['breadcrumb'][-1]}" in streams:
+                metadata["metadata"]["selected"] = True
     return catalog
 
 
@@ -94,7 +97,11 @@ def run_tap(
     timeout: float = 300,
     streams: tuple[str, ...] | None = ("customer_invoices",),
 ) -> TapRun:
-    """Run the tap on ``config`` (only ``streams``; None: every stream) and parse its output."""
+    """Run the tap on ``config`` and parse its output.
+
+    Only ``streams`` are selected (None: no catalog, every stream), with their default
+    properties and any ``"stream.property"`` named in ``streams``.
+    """
     with tempfile.TemporaryDirectory() as tmp:
         if streams is not None:
             catalog_path = Path(tmp) / "catalog.json"

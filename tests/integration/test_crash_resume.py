@@ -288,20 +288,23 @@ def test_sigterm_writes_the_state_of_completed_windows_last_and_exits_128_plus_s
     assert repeated <= MAX_CONCURRENCY * most_invoices_in_one_window(emu)
 
 
+@pytest.mark.parametrize("unbuffered", [False, True], ids=["buffered", "PYTHONUNBUFFERED"])
 def test_sigterm_while_the_target_reads_nothing_still_ends_with_a_whole_state_line(
-    emulator_factory, tmp_path
+    emulator_factory, tmp_path, unbuffered
 ):
     # A slow target lets the stdout pipe fill up; the tap then blocks in a write, and that
     # is when the scheduler's SIGTERM arrives. The handler writes the STATE after the line
-    # being written, never into the middle of it.
+    # being written, never into the middle of it. Under PYTHONUNBUFFERED (python -u, common
+    # in containers) the interrupted write returns short and the rest must still follow.
+    env = {k: v for k, v in tap_env().items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
     emu = emulator_factory(**CRASH_EMULATOR)
     created = {i.purchase_order_number: i.created_at for i in expected_invoices(emu, START, END)}
     catalog = tmp_path / "catalog.json"
     catalog.write_bytes(orjson.dumps(catalog_selecting((STREAM,))))
     command = tap_command(crash_config(emu), None, tmp_path, "--catalog", str(catalog))
-    with subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=tap_env()
-    ) as proc:
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
         deadline = time.monotonic() + SLOW_START_S
         while not emu.stats()["operations"].get("getCustomerInvoices"):
             assert time.monotonic() < deadline, "the tap never asked for invoices"

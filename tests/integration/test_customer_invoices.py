@@ -49,9 +49,14 @@ def test_backfill_of_sixty_two_days_with_two_parties_is_complete_and_exact(emula
     } == dict.fromkeys(PARTIES, "2024-03-03T00:00:00+00:00")
 
 
-def test_record_carries_hash_and_size_of_the_decoded_pdf(emulator):
+DIGESTS = ("customer_invoices.content_sha256", "customer_invoices.content_bytes")
+WITH_DIGESTS = ("customer_invoices", *DIGESTS)
+
+
+def test_record_carries_hash_and_size_of_the_decoded_pdf_when_selected(emulator):
     run = run_tap(
-        config_for(emulator).with_range("2024-01-01T00:00:00Z", "2024-01-01T06:00:00Z").build()
+        config_for(emulator).with_range("2024-01-01T00:00:00Z", "2024-01-01T06:00:00Z").build(),
+        streams=WITH_DIGESTS,
     )
 
     assert run.returncode == 0, run.stderr
@@ -62,6 +67,51 @@ def test_record_carries_hash_and_size_of_the_decoded_pdf(emulator):
     assert record["content_bytes"] == len(pdf) == 600
     assert record["api_version"] == "2021-12-28"
     assert record["ship_from_party_id"] is None
+
+
+def test_digests_are_not_computed_or_written_unless_selected(emulator):
+    run = run_tap(
+        config_for(emulator).with_range("2024-01-01T00:00:00Z", "2024-01-01T06:00:00Z").build()
+    )
+
+    assert run.returncode == 0, run.stderr
+    assert run.records()
+    assert all(not {"content_sha256", "content_bytes"} & set(r) for r in run.records())
+    (schema,) = [m["schema"] for m in run.messages if m["type"] == "SCHEMA"]
+    assert not {"content_sha256", "content_bytes"} & set(schema["properties"])
+
+
+def without_clock_readings(run) -> list[dict]:
+    """The messages of a run less what the clock sets: time_extracted, the state signpost."""
+    messages = orjson.loads(orjson.dumps(run.messages))
+    for message in messages:
+        message.pop("time_extracted", None)
+        bookmark = message.get("value", {}).get("bookmarks", {}).get("customer_invoices", {})
+        if "replication_key_signpost" in bookmark:
+            bookmark["replication_key_signpost"] = "<run start>"
+    return messages
+
+
+@pytest.mark.parametrize(
+    "streams", [("customer_invoices",), WITH_DIGESTS], ids=["default", "with-digests"]
+)
+def test_pages_written_directly_equal_what_the_sdk_record_path_writes(emulator, streams):
+    start, end = "2024-01-01T00:00:00Z", "2024-01-04T00:00:00Z"
+    config = config_for(emulator).with_range(start, end)
+    direct = run_tap(config.build(), streams=streams, log_level="DEBUG")
+    # An empty stream map changes no record, but sends every record through the SDK.
+    sdk = run_tap(
+        config.with_setting("stream_maps", {"customer_invoices": {}}).build(),
+        streams=streams,
+        log_level="DEBUG",
+    )
+
+    assert direct.returncode == sdk.returncode == 0, direct.stderr + sdk.stderr
+    assert "records go through the SDK" not in direct.stderr
+    assert "records go through the SDK: stream maps or flattening are configured" in sdk.stderr
+    assert_complete(direct, emulator, expected_invoices(emulator, start, end))
+    assert without_clock_readings(direct) == without_clock_readings(sdk)
+    assert all(m["time_extracted"] for m in direct.messages if m["type"] == "RECORD")
 
 
 @pytest.mark.parametrize("version", ["v1", "2021-12-28"])

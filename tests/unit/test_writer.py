@@ -535,3 +535,122 @@ def test_a_signal_during_a_record_write_gets_its_state_after_the_whole_line(monk
 
     lines = buffer.getvalue().splitlines()
     assert [json.loads(line)["type"] for line in lines] == ["RECORD", "STATE"]
+
+
+# --------------------------------------------------------------------------- pages of records
+
+EXTRACTED_AT = {
+    "none": None,
+    "utc": dt.datetime(2026, 11, 22, 0, 1, 2, 345678, tzinfo=UTC),
+    "utc-whole-second": dt.datetime(2026, 11, 22, 0, 1, 2, tzinfo=UTC),
+    "offset": dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.timezone(dt.timedelta(hours=-3))),
+    "zoneinfo": dt.datetime(2026, 3, 29, 1, 30, tzinfo=ZoneInfo("Europe/Lisbon")),
+}
+RECORD_VALUES = [m.record for m in MESSAGES.values() if isinstance(m, RecordMessage)]
+
+
+def page_as_messages(
+    stream: str,
+    records: list[dict[str, t.Any]],
+    version: int | None,
+    time_extracted: dt.datetime | None,
+) -> bytes:
+    """What writing one RecordMessage per record through the SDK default writer gives."""
+    return b"".join(
+        sdk_line(RecordMessage(stream, r, version=version, time_extracted=time_extracted))
+        for r in records
+    )
+
+
+def write_page(records: list[dict[str, t.Any]], **kwargs: t.Any) -> bytes:
+    buffer = io.BytesIO()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdout", io.TextIOWrapper(buffer))
+        OrjsonSingerWriter().write_records("customer_invoices", records, **kwargs)
+        return buffer.getvalue()
+
+
+@pytest.mark.parametrize("extracted", EXTRACTED_AT.values(), ids=EXTRACTED_AT.keys())
+@pytest.mark.parametrize("version", [None, 1_700_000_000_000])
+def test_a_page_of_records_is_written_as_one_record_message_each(
+    extracted: dt.datetime | None, version: int | None
+) -> None:
+    expected = page_as_messages("customer_invoices", RECORD_VALUES, version, extracted)
+    assert write_page(RECORD_VALUES, version=version, time_extracted=extracted) == expected
+
+
+def test_random_pages_match_sdk() -> None:
+    rng = random.Random(7)  # noqa: S311 - reproducible test data
+    for _ in range(300):
+        records = [
+            {f"f{i}": _random_value(rng) for i in range(rng.randrange(1, 6))}
+            for _ in range(rng.randrange(0, 5))
+        ]
+        extracted = EXTRACTED_AT["utc"]
+        expected = page_as_messages("customer_invoices", records, None, extracted)
+        assert write_page(records, time_extracted=extracted) == expected, records
+
+
+def test_a_page_of_records_is_not_flushed(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_stdout = install_fake_stdout(monkeypatch)
+    written = OrjsonSingerWriter().write_records("s", [{"i": 1}, {"i": 2}])
+    assert written == 2
+    assert fake_stdout.buffer.flushes == []
+    assert bytes(fake_stdout.buffer.data) == b"".join(sdk_line(m) for m in _records(3)[1:])
+
+
+class _ShortWritingRawStdout:
+    """The raw FileIO stdout of ``python -u``: each write takes a few bytes, or none."""
+
+    def __init__(self, step: int) -> None:
+        self.data = bytearray()
+        self.step = step
+        self.calls = 0
+
+    def write(self, data: bytes | memoryview) -> int | None:
+        self.calls += 1
+        if self.calls % 3 == 0:
+            return None  # a full non-blocking pipe
+        chunk = bytes(data[: self.step])
+        self.data += chunk
+        return len(chunk)
+
+    def fileno(self) -> int:
+        return sys.__stderr__.fileno()  # always writable: select() returns at once
+
+    def flush(self) -> None:
+        pass
+
+
+def test_short_writes_of_an_unbuffered_stdout_are_completed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raw = _ShortWritingRawStdout(step=1000)
+    monkeypatch.setattr(sys, "stdout", type("Unbuffered", (), {"buffer": raw})())
+    writer = OrjsonSingerWriter()
+    records = [{"purchaseOrderNumber": f"PO{i}", "content": "x" * 2700} for i in range(10)]
+    writer.write_records("s", records)
+    writer.write_message(MESSAGES["state"])
+    expected = page_as_messages("s", records, None, None) + sdk_line(MESSAGES["state"])
+    assert bytes(raw.data) == expected
+
+
+def test_a_signal_during_a_page_write_gets_its_state_after_the_whole_page(monkeypatch):
+    writer = OrjsonSingerWriter()
+    state = StateMessage(value={"bookmarks": {"s": {"replication_key_value": "x"}}})
+    buffer = _InterruptingBuffer(lambda: writer.call_when_idle(lambda: writer.write_message(state)))
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(buffer))
+
+    writer.write_records("s", [{"a": "b" * 100}, {"a": "c"}])
+
+    lines = buffer.getvalue().splitlines()
+    assert [json.loads(line)["type"] for line in lines] == ["RECORD", "RECORD", "STATE"]
+
+
+def test_a_naive_time_extracted_is_refused_like_the_sdk() -> None:
+    naive = dt.datetime(2026, 1, 1)  # noqa: DTZ001 - the case under test
+    with pytest.raises(ValueError, match="aware datetime") as sdk_error:
+        RecordMessage("s", {}, time_extracted=naive)
+    with pytest.raises(ValueError, match="aware datetime") as our_error:
+        write_page([{}], time_extracted=naive)
+    assert str(our_error.value) == str(sdk_error.value)
