@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import binascii
-import functools
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -77,19 +76,26 @@ def parse_page(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | Non
     return invoices, token or None
 
 
+def window_fields(window: Window, party: str | None, api_version: str) -> dict[str, Any]:
+    """The fields every record of a window shares: what an auditor of the load needs."""
+    return {
+        "window_start": format_instant(window.start),
+        "window_end": format_instant(window.end),
+        "ship_from_party_id": party,
+        "api_version": api_version,
+    }
+
+
 def build_record(
     invoice: Mapping[str, Any],
-    window: Window,
-    party: str | None,
-    api_version: str,
+    shared: Mapping[str, Any],
     digests: frozenset[str] = DIGEST_FIELDS,
 ) -> dict[str, Any]:
-    """A JSON-ready record: the invoice as returned plus what an auditor of the load needs.
+    """A JSON-ready record: the invoice as returned, the ``digests`` asked for, ``shared``.
 
     ``digests`` names the fields of DIGEST_FIELDS to fill; the PDF is decoded only for them.
     """
     content = invoice["content"]
-    window_start, window_end = _window_bounds(window)
     record = {"purchaseOrderNumber": invoice["purchaseOrderNumber"], "content": content}
     if digests:
         digest, size = _pdf_digest(content)
@@ -97,10 +103,7 @@ def build_record(
             record["content_sha256"] = digest
         if "content_bytes" in digests:
             record["content_bytes"] = size
-    record["window_start"] = window_start
-    record["window_end"] = window_end
-    record["ship_from_party_id"] = party
-    record["api_version"] = api_version
+    record.update(shared)
     return record
 
 
@@ -115,6 +118,7 @@ async def window_pages(
     """Every page of one window as (records, approximate bytes), following nextToken."""
     path = invoices_path(api_version)
     first_page = window_params(window, party)
+    shared = window_fields(window, party, api_version)
     params = first_page
     restarts = 0
     while True:
@@ -137,7 +141,7 @@ async def window_pages(
             continue
         try:
             invoices, token = parse_page(body)
-            records = [build_record(i, window, party, api_version, digests) for i in invoices]
+            records = [build_record(i, shared, digests) for i in invoices]
         except (TypeError, KeyError) as exc:
             raise unexpected_response(OPERATION, str(exc)) from None
         yield (
@@ -147,12 +151,6 @@ async def window_pages(
         if token is None:
             return
         params = {**first_page, "nextToken": token}
-
-
-@functools.lru_cache(maxsize=256)
-def _window_bounds(window: Window) -> tuple[str, str]:
-    """A window's bounds as record text, made once per window rather than per record."""
-    return format_instant(window.start), format_instant(window.end)
 
 
 def _pdf_digest(content: object) -> tuple[str | None, int | None]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tap_spinvoices.customer_invoices import build_record, parse_page, window_pages
+from tap_spinvoices.customer_invoices import build_record, parse_page, window_fields, window_pages
 from tap_spinvoices.errors import ApiError, ExpiredNextTokenError
 from tap_spinvoices.windows import Window
 
@@ -133,7 +133,7 @@ def test_page_parsing_tolerates_empty_lists_and_missing_pagination(body, expecte
 
 
 def test_record_keeps_content_as_returned_and_describes_the_pdf():
-    record = build_record(invoice("PO1"), WINDOW, "WH1", "v1")
+    record = build_record(invoice("PO1"), window_fields(WINDOW, "WH1", "v1"))
 
     assert record == {
         "purchaseOrderNumber": "PO1",
@@ -147,9 +147,34 @@ def test_record_keeps_content_as_returned_and_describes_the_pdf():
     }
 
 
-@pytest.mark.parametrize("content", ["not base64!", "abc"])
+@pytest.mark.parametrize(
+    ("digests", "fields"),
+    [
+        (frozenset(), set()),
+        (frozenset({"content_bytes"}), {"content_bytes"}),
+        (frozenset({"content_sha256"}), {"content_sha256"}),
+    ],
+)
+def test_only_the_digests_asked_for_are_computed(digests, fields):
+    record = build_record(invoice("PO1"), window_fields(WINDOW, None, "v1"), digests)
+    assert set(record) & {"content_sha256", "content_bytes"} == fields
+    assert record["content"] == CONTENT
+
+
+def test_base64_broken_by_line_breaks_still_describes_the_pdf():
+    pdf = PDF * 20
+    text = base64.b64encode(pdf).decode()
+    wrapped = "\r\n".join(text[i : i + 76] for i in range(0, len(text), 76))
+    assert wrapped.count("\n") == 4
+    record = build_record({"purchaseOrderNumber": "PO1", "content": wrapped}, {})
+    assert record["content"] == wrapped
+    assert record["content_sha256"] == hashlib.sha256(pdf).hexdigest()
+    assert record["content_bytes"] == len(pdf)
+
+
+@pytest.mark.parametrize("content", ["not base64!", "abc", "QUJD====", "é"])
 def test_content_that_is_not_base64_is_kept_with_null_hash(content):
-    record = build_record({"purchaseOrderNumber": "PO1", "content": content}, WINDOW, None, "v1")
+    record = build_record({"purchaseOrderNumber": "PO1", "content": content}, {})
     assert record["content"] == content
     assert record["content_sha256"] is None
     assert record["content_bytes"] is None
