@@ -74,7 +74,12 @@ def writer_factories() -> dict[str, t.Callable[[], GenericSingerWriter[t.Any, t.
     else:
         factories["MsgSpecWriter (contrib, msgspec)"] = MsgSpecWriter
     factories["OrjsonSingerWriter (ours)"] = OrjsonSingerWriter
+    factories[PAGE_ROW] = _Pages
     return factories
+
+
+class _Pages(OrjsonSingerWriter):
+    """Marks the row that writes pages with write_records."""
 
 
 def check_ours_matches_sdk(messages: list[RecordMessage]) -> None:
@@ -87,6 +92,29 @@ def check_ours_matches_sdk(messages: list[RecordMessage]) -> None:
             raise SystemExit(msg)
 
 
+PAGE_ROW = "OrjsonSingerWriter.write_records (ours, pages of 100, what the tap uses)"
+PAGE_SIZE = 100  # getCustomerInvoices pages
+
+
+def write_pages(writer: OrjsonSingerWriter, messages: list[RecordMessage]) -> None:
+    """Write the messages as the tap does: a page of records per call."""
+    for start in range(0, len(messages), PAGE_SIZE):
+        page = messages[start : start + PAGE_SIZE]
+        records = [m.record for m in page]
+        writer.write_records(STREAM, records, time_extracted=page[0].time_extracted)
+
+
+def check_pages_match_sdk(messages: list[RecordMessage]) -> None:
+    """Refuse to report numbers for pages that are not the SDK default's lines."""
+    page = messages[:PAGE_SIZE]
+    expected = b"".join((serialize_json(m.to_dict()) + "\n").encode() for m in page)
+    with io.BytesIO() as buffer, io.TextIOWrapper(buffer) as sink:
+        with contextlib.redirect_stdout(sink):
+            write_pages(OrjsonSingerWriter(), page)
+        if buffer.getvalue() != expected:
+            raise SystemExit("write_records output differs from the SDK's")
+
+
 def run_once(writer: GenericSingerWriter[t.Any, t.Any], messages: list[RecordMessage]) -> float:
     """CPU seconds to serialize and write every message to a null sink with a .buffer."""
     # A real file under the TextIOWrapper, so per-message flushes cost their real syscalls.
@@ -97,8 +125,11 @@ def run_once(writer: GenericSingerWriter[t.Any, t.Any], messages: list[RecordMes
     ):
         gc.collect()
         started = time.process_time()
-        for message in messages:
-            writer.write_message(message)
+        if isinstance(writer, _Pages):
+            write_pages(writer, messages)
+        else:
+            for message in messages:
+                writer.write_message(message)
         sink.flush()  # ours leaves the last records buffered; count their write too
         return time.process_time() - started
 
@@ -112,6 +143,7 @@ def main() -> None:
 
     messages = build_messages(args.records)
     check_ours_matches_sdk(messages)
+    check_pages_match_sdk(messages)
     factories = writer_factories()
     writers = {name: factory() for name, factory in factories.items()}
     timings: dict[str, list[float]] = {name: [] for name in writers}
