@@ -108,6 +108,10 @@ class _SingleFlightCache:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def cached(self, key: str) -> str | None:
+        """The token under ``key`` while fresh, else None (then call ``get_or_fetch``)."""
+        return self._store.get(key, self._clock())
+
     async def get_or_fetch(
         self, key: str, fetch: Callable[[], Awaitable[tuple[str, float]]]
     ) -> str:
@@ -192,6 +196,9 @@ class LwaTokenProvider:
             RetriesExhaustedError: LWA kept failing (5xx, 429, connection errors).
 
         """
+        # Every request asks twice; the cached token needs no coroutine of the cache's.
+        if (token := self._cache.cached(self._key)) is not None:
+            return token
         return await self._cache.get_or_fetch(self._key, self._request_token)
 
     def invalidate(self, token: str) -> None:
@@ -286,13 +293,17 @@ class RestrictedDataTokenProvider:
 
     async def token_for(self, path: str) -> str:
         """Return a valid RDT for GET ``path`` (leading slash, no query)."""
+        key = f"rdt:{path}"
+        # Every request asks twice: answer from the cache before building the mint closure.
+        if (token := self._cache.cached(key)) is not None:
+            return token
 
         async def mint() -> tuple[str, float]:
             token, expires_in = await self._mint(path)
             self._log.debug("RDT %s minted for %s", fingerprint(token), path)
             return token, expires_in
 
-        return await self._cache.get_or_fetch(f"rdt:{path}", mint)
+        return await self._cache.get_or_fetch(key, mint)
 
     def invalidate(self, path: str, token: str) -> None:
         """Forget the RDT for ``path`` (reported expired) if it is still the cached one."""

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import traceback
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import orjson
 import pytest
 from aiohttp import web
 
+from tap_spinvoices import client as client_module
 from tap_spinvoices.auth import LwaTokenProvider, TokenStore
 from tap_spinvoices.client import RDT_PATH, SpApiClient, default_user_agent, parse_error_body
 from tap_spinvoices.errors import (
@@ -216,6 +220,41 @@ class TestQueryEncoding:
         run_client(server, scenario)
         [seen] = server.calls(DF_PATH)
         assert seen.raw_query == "createdAfter=2024-07-01T00%3A00%3A00%2B05%3A30&limit=100"
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "",
+            "ASC",
+            "2024-07-01T00:00:00.000Z",
+            "+/8BAAAAZEDA6+gJyR18TMcOgdmq3kMwmNKY40+zCQ==",
+            "".join(map(chr, range(128))),
+            "café déjà ✓ 𝄞",
+            "WH BLR&1=2?#%",
+        ],
+    )
+    def test_values_are_encoded_exactly_as_urllib_quote_with_nothing_safe(self, text):
+        assert client_module._quote(text) == quote(text, safe="")
+        assert client_module._quote(text) == quote(text, safe="")  # cached answer
+
+    def test_a_lone_surrogate_fails_like_urllib(self):
+        with pytest.raises(UnicodeEncodeError):
+            client_module._quote("\ud800")
+
+
+class TestAmzDate:
+    def test_is_the_utc_second_of_the_request(self, monkeypatch):
+        client = SpApiClient(
+            None,  # type: ignore[arg-type]  # _amz_date never touches the session
+            base_url="https://example.invalid",
+            lwa=None,  # type: ignore[arg-type]
+            budgets=None,  # type: ignore[arg-type]
+            store=TokenStore(),
+        )
+        for now in (1_704_067_199.999, 1_704_067_200.0, 1_704_067_200.5, 1_719_792_000.25):
+            monkeypatch.setattr(time, "time", lambda now=now: now)
+            expected = datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%SZ")
+            assert client._amz_date() == expected
 
 
 class TestRetries:
