@@ -12,6 +12,7 @@ import pytest
 import yaml
 from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STREAM_MAPS_CONFIG
 
+from scripts.meltano_settings import about as tap_about
 from scripts.meltano_settings import meltano_kind
 from tap_spinvoices.settings import parse_datetime
 from tests.conftest import expected_invoices
@@ -52,15 +53,7 @@ def environment_config(name: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def about() -> dict[str, Any]:
     """What `tap-spinvoices --about --format json` prints (as Meltano users see it)."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "tap_spinvoices", "--about", "--format", "json"],
-        capture_output=True,
-        check=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
-    result: dict[str, Any] = json.loads(proc.stdout)
-    return result
+    return tap_about()
 
 
 def test_declared_capabilities_are_offered_by_the_tap(about):

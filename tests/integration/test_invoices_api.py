@@ -149,6 +149,17 @@ def test_expired_document_url_is_minted_again_not_fatal(emulator_factory):
     assert "minting a new URL" in run.stderr
 
 
+def create_exports_config(emu) -> dict:
+    """Three days (Jan 10-12) with create_exports on, polling every second."""
+    return (
+        config_for(emu)
+        .with_range("2024-01-10T00:00:00Z", "2024-01-13T00:00:00Z")
+        .with_setting("create_exports", True)
+        .with_setting("export_poll_seconds", 1)
+        .build()
+    )
+
+
 def exports_created(emu) -> int:
     """createInvoicesExport calls that created an export (a throttled one, retried, did not)."""
     counters = emu.stats()["operations"]["createInvoicesExport"]
@@ -160,13 +171,7 @@ def test_killed_run_with_create_exports_resumes_in_flight_exports(emulator_facto
     emu = emulator_factory(
         days=12, time_scale=60.0, export_queue_seconds=0.0, export_processing_seconds=1800.0
     )
-    config = (
-        config_for(emu)
-        .with_range("2024-01-10T00:00:00Z", "2024-01-13T00:00:00Z")
-        .with_setting("create_exports", True)
-        .with_setting("export_poll_seconds", 1)
-        .build()
-    )
+    config = create_exports_config(emu)
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(catalog_selecting(("invoice_exports",))))
     command = tap_command(config, None, tmp_path, "--catalog", str(catalog))
@@ -210,13 +215,7 @@ def test_export_in_error_is_reported_and_later_days_still_finish(emulator_factor
         time_scale=600.0,
         export_error_predicate=lambda start, _end: start.day == 10,
     )
-    config = (
-        config_for(emu)
-        .with_range("2024-01-10T00:00:00Z", "2024-01-13T00:00:00Z")
-        .with_setting("create_exports", True)
-        .with_setting("export_poll_seconds", 1)
-        .build()
-    )
+    config = create_exports_config(emu)
     run = run_tap(config, streams=("invoice_exports",))
 
     assert run.returncode == 0, run.stderr
