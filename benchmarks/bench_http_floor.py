@@ -35,19 +35,19 @@ import orjson  # noqa: E402
 from bench_sync import DATASET_START, Scenario, emulator_process, machine_line, tap_config  # noqa: E402
 from yarl import URL  # noqa: E402
 
-from tap_spinvoices.connection import SharedAuth, open_session  # noqa: E402
-from tap_spinvoices.customer_invoices import (  # noqa: E402
+from tap_spinvoices.settings import parse_settings  # noqa: E402
+from tap_spinvoices.spapi.session import SharedAuth, open_session  # noqa: E402
+from tap_spinvoices.streams.customer_invoices import (  # noqa: E402
     OPERATION,
     invoices_path,
     parse_page,
     window_params,
 )
-from tap_spinvoices.settings import parse_settings  # noqa: E402
-from tap_spinvoices.windows import Window, plan_windows  # noqa: E402
+from tap_spinvoices.sync.windows import Window, plan_windows  # noqa: E402
 
 if TYPE_CHECKING:
-    from tap_spinvoices.client import SpApiClient
-    from tap_spinvoices.connection import ApiSession
+    from tap_spinvoices.spapi.client import SpApiClient
+    from tap_spinvoices.spapi.session import ApiSession
 
 _NEXT_TOKEN = re.compile(rb'"nextToken"\s*:\s*"([^"]+)"')
 MODES = ("aiohttp read", "+ orjson.loads", "SpApiClient")

@@ -25,7 +25,7 @@ if str(ROOT) not in sys.path:
 from singer_sdk.singerlib.encoding.simple import RecordMessage, SimpleSingerWriter  # noqa: E402
 from singer_sdk.singerlib.json import serialize_json  # noqa: E402
 
-from tap_spinvoices.writer import OrjsonSingerWriter  # noqa: E402
+from tap_spinvoices.output.writer import OrjsonSingerWriter  # noqa: E402
 
 if t.TYPE_CHECKING:
     from singer_sdk.singerlib.encoding.base import GenericSingerWriter

@@ -21,17 +21,17 @@ from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import StateMessage
 
-from tap_spinvoices.bookmarks import read_bookmark
-from tap_spinvoices.connection import ApiSession, SharedAuth, open_session
 from tap_spinvoices.errors import CatalogError, ConfigError, SpinvoicesError, StateError
+from tap_spinvoices.output.writer import OrjsonSingerWriter
 from tap_spinvoices.settings import Settings, config_jsonschema, parse_settings
+from tap_spinvoices.spapi.session import ApiSession, SharedAuth, open_session
 from tap_spinvoices.streams import (
     CustomerInvoicesStream,
     InvoiceDocumentsStream,
     InvoiceExportsStream,
     InvoicesStream,
 )
-from tap_spinvoices.writer import OrjsonSingerWriter
+from tap_spinvoices.sync.bookmarks import read_bookmark
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -22,7 +22,7 @@ import orjson
 import pytest
 
 from tap_spinvoices.settings import parse_datetime
-from tap_spinvoices.windows import BOUNDARY_OVERLAP, plan_windows
+from tap_spinvoices.sync.windows import BOUNDARY_OVERLAP, plan_windows
 from tests.conftest import config_for, expected_invoices
 from tests.singer_run import (
     TapRun,

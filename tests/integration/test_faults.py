@@ -22,9 +22,9 @@ import orjson
 import pytest
 
 from spapi_emulator import EmulatorConfig, EmulatorServer
-from tap_spinvoices.bookmarks import format_instant
 from tap_spinvoices.settings import parse_datetime
-from tap_spinvoices.windows import BOUNDARY_OVERLAP
+from tap_spinvoices.sync.bookmarks import format_instant
+from tap_spinvoices.sync.windows import BOUNDARY_OVERLAP
 from tests.conftest import FAST_EMULATOR, config_for, expected_invoices
 from tests.integration.test_crash_resume import (
     TapProcess,

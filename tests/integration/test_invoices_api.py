@@ -11,8 +11,8 @@ from datetime import timedelta
 
 import orjson
 
-from tap_spinvoices.invoices_api import EXPORT_FIELDS
 from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.streams.invoices_api import EXPORT_FIELDS
 from tests.conftest import config_for
 from tests.singer_run import catalog_selecting, run_tap, tap_command, tap_env
 

@@ -17,14 +17,14 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
-from tap_spinvoices.auth import (
+from tap_spinvoices.errors import AuthError, RetriesExhaustedError
+from tap_spinvoices.spapi.auth import (
     LwaTokenProvider,
     RestrictedDataTokenProvider,
     TokenStore,
     fingerprint,
 )
-from tap_spinvoices.errors import AuthError, RetriesExhaustedError
-from tap_spinvoices.retry import RetryPolicy
+from tap_spinvoices.spapi.retry import RetryPolicy
 
 T = TypeVar("T")
 

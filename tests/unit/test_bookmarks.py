@@ -4,9 +4,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tap_spinvoices.bookmarks import format_instant, read_bookmark, resume_start, write_bookmark
-from tap_spinvoices.dedup import AdjacentWindowDeduplicator
 from tap_spinvoices.errors import StateError
+from tap_spinvoices.sync.bookmarks import (
+    format_instant,
+    read_bookmark,
+    resume_start,
+    write_bookmark,
+)
+from tap_spinvoices.sync.dedup import AdjacentWindowDeduplicator
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)

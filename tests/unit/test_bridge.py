@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from tap_spinvoices.bridge import iterate
+from tap_spinvoices.sync.thread_bridge import iterate
 
 
 def test_items_arrive_in_order_and_the_worker_thread_ends():

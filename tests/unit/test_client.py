@@ -17,9 +17,6 @@ import orjson
 import pytest
 from aiohttp import web
 
-from tap_spinvoices import client as client_module
-from tap_spinvoices.auth import LwaTokenProvider, TokenStore
-from tap_spinvoices.client import RDT_PATH, SpApiClient, default_user_agent, parse_error_body
 from tap_spinvoices.errors import (
     ApiError,
     AuthError,
@@ -28,8 +25,11 @@ from tap_spinvoices.errors import (
     RoleError,
     SpinvoicesError,
 )
-from tap_spinvoices.ratelimits import USAGE_PLANS, OperationBudgets, UsagePlan
-from tap_spinvoices.retry import RetryPolicy
+from tap_spinvoices.spapi import client as client_module
+from tap_spinvoices.spapi.auth import LwaTokenProvider, TokenStore
+from tap_spinvoices.spapi.client import RDT_PATH, SpApiClient, default_user_agent, parse_error_body
+from tap_spinvoices.spapi.ratelimits import USAGE_PLANS, OperationBudgets, UsagePlan
+from tap_spinvoices.spapi.retry import RetryPolicy
 from tests.unit.test_auth import (
     CLIENT_ID,
     CLIENT_SECRET,

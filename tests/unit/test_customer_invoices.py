@@ -7,9 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tap_spinvoices.customer_invoices import build_record, parse_page, window_fields, window_pages
 from tap_spinvoices.errors import ApiError, ExpiredNextTokenError
-from tap_spinvoices.windows import Window
+from tap_spinvoices.streams.customer_invoices import (
+    build_record,
+    parse_page,
+    window_fields,
+    window_pages,
+)
+from tap_spinvoices.sync.windows import Window
 
 WINDOW = Window(datetime(2024, 1, 1, tzinfo=UTC), datetime(2024, 1, 2, tzinfo=UTC))
 PDF = b"%PDF-1.4 fake"

@@ -12,7 +12,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import Catalog
 from singer_sdk.singerlib.encoding.simple import SimpleSingerWriter
 
-from tap_spinvoices.direct_records import DirectRecordWriter
+from tap_spinvoices.output.page_writer import DirectRecordWriter
 from tap_spinvoices.streams import CustomerInvoicesStream
 from tap_spinvoices.tap import TapSpinvoices
 from tests.builders import ConfigBuilder

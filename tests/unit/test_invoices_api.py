@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tap_spinvoices import documents, invoices_api
-from tap_spinvoices.windowed import load_schema
-from tap_spinvoices.windows import Window
+from tap_spinvoices.streams import invoice_documents as documents
+from tap_spinvoices.streams import invoices_api
+from tap_spinvoices.sync.windowed_stream import load_schema
+from tap_spinvoices.sync.windows import Window
 
 MODEL = json.loads(
     (

@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from tap_spinvoices.ordered import Page, WindowDone, fetch_in_order
+from tap_spinvoices.sync.ordered_fetch import Page, WindowDone, fetch_in_order
 
 
 class ScriptedWindows:

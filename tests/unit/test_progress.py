@@ -3,7 +3,7 @@
 import logging
 from dataclasses import dataclass
 
-from tap_spinvoices.progress import SyncProgress
+from tap_spinvoices.sync.progress import SyncProgress
 
 
 @dataclass

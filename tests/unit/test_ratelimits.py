@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pytest
 
-from tap_spinvoices.ratelimits import (
+from tap_spinvoices.spapi.ratelimits import (
     ARRIVAL_SPREAD_S,
     USAGE_PLANS,
     BudgetLedger,
@@ -298,7 +298,7 @@ class TestRateLimitHeader:
     def test_garbage_values_are_ignored(self, value, caplog):
         async def main():
             budgets = OperationBudgets(PLAN, spread_s=0)
-            with caplog.at_level(logging.DEBUG, logger="tap_spinvoices.ratelimits"):
+            with caplog.at_level(logging.DEBUG, logger="tap_spinvoices.spapi.ratelimits"):
                 budgets.observe_rate_limit("op", value)
             return budgets.rate("op")
 

@@ -6,7 +6,7 @@ import aiohttp
 import pytest
 
 from tap_spinvoices.errors import RetriesExhaustedError, TransientError
-from tap_spinvoices.retry import (
+from tap_spinvoices.spapi.retry import (
     RetryPolicy,
     Verdict,
     classify_exception,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tap_spinvoices.customer_invoices import window_params
-from tap_spinvoices.windowed import load_schema
-from tap_spinvoices.windows import Window
+from tap_spinvoices.streams.customer_invoices import window_params
+from tap_spinvoices.sync.windowed_stream import load_schema
+from tap_spinvoices.sync.windows import Window
 
 # Verbatim copies of Amazon's models (tests/spapi_models/SOURCE.md says where from).
 MODELS = Path(__file__).resolve().parents[1] / "spapi_models"

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tap_spinvoices.windows import (
+from tap_spinvoices.sync.windows import (
     BOUNDARY_OVERLAP,
     MAX_REQUEST_RANGE,
     Window,

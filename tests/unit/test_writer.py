@@ -31,8 +31,8 @@ from singer_sdk.singerlib.encoding.simple import (
 )
 from singer_sdk.singerlib.json import serialize_json
 
-from tap_spinvoices import writer as writer_module
-from tap_spinvoices.writer import OrjsonSingerWriter
+from tap_spinvoices.output import writer as writer_module
+from tap_spinvoices.output.writer import OrjsonSingerWriter
 
 UTC = dt.UTC
 

@@ -16,18 +16,32 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import IO, TYPE_CHECKING, Any, Final
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Final
 
 import aiohttp
+from singer_sdk import Stream
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from yarl import URL
 
 from tap_spinvoices.errors import RetriesExhaustedError, unexpected_response
-from tap_spinvoices.invoices_api import BASE
+from tap_spinvoices.streams.invoice_exports import InvoiceExportsStream
+from tap_spinvoices.streams.invoices_api import BASE
+from tap_spinvoices.sync.thread_bridge import iterate
+from tap_spinvoices.sync.windowed_stream import emit_state, load_schema
 
 if TYPE_CHECKING:
-    from tap_spinvoices.customer_invoices import JsonGetter
+    from collections.abc import Awaitable, Callable, Iterable
+
+    from singer_sdk.helpers.types import Context
+
+    from tap_spinvoices.streams.customer_invoices import JsonGetter
+    from tap_spinvoices.tap import TapSpinvoices
 
 GET_DOCUMENT: Final = "getInvoicesDocument"
+# Custom key in the state of invoice_documents.
+DONE_DOCUMENTS: Final = "done_document_ids"
+# Enough for years of daily exports; older ids fall out and their exports are long done.
+MAX_REMEMBERED_DOCUMENTS: Final = 5000
 # A failed or expired download is tried again with a new URL this many times in all.
 MAX_MINTS: Final = 3
 _CHUNK: Final = 1 << 16
@@ -129,3 +143,71 @@ def xml_records(
                 "xml_sha256": hashlib.sha256(data).hexdigest(),
                 "xml_bytes": len(data),
             }
+
+
+class InvoiceDocumentsStream(Stream):
+    """NF-e XML invoices from the documents of DONE exports (child of invoice_exports).
+
+    For each document of a DONE export not downloaded before: getInvoicesDocument mints a
+    30-second URL (about one call a minute), the ZIP is downloaded at once, and each XML
+    file becomes one record. Finished document ids are kept in state (the last
+    ``MAX_REMEMBERED_DOCUMENTS``), so no document is downloaded twice across runs.
+    """
+
+    name = "invoice_documents"
+    parent_stream_type = InvoiceExportsStream
+    primary_keys: ClassVar[list[str]] = ["invoiceId"]
+    schema = load_schema("invoice_documents")
+    # One state for the stream: a partition per export would grow the state forever.
+    state_partitioning_keys: ClassVar[list[str]] = []
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The XML invoices of the export's documents not downloaded yet."""
+        if context is None:
+            return
+        tap: TapSpinvoices = self._tap  # type: ignore[assignment]
+        parent = tap.streams[InvoiceExportsStream.name]
+        assert isinstance(parent, InvoiceExportsStream)  # noqa: S101 - fixed stream tree
+        export_id, marketplace = context["exportId"], context["marketplaceId"]
+        state = self.get_context_state(context)
+        done: list[str] = state.setdefault(DONE_DOCUMENTS, [])
+        todo = [d for d in parent.document_ids.get(export_id, []) if d not in done]
+        if not todo:
+            return
+        stats = DownloadStats()
+
+        async def produce(deliver: Callable[[tuple[str, Any]], Awaitable[None]]) -> None:
+            async with tap.open_session(InvoiceExportsStream.default_region) as session:
+                for document_id in todo:
+                    archive = await download_document(
+                        session.client,
+                        session.http,
+                        document_id,
+                        stats=stats,
+                        timeout_s=tap.settings.request_timeout_s,
+                    )
+                    with archive:
+                        for record in xml_records(
+                            archive,
+                            document_id=document_id,
+                            export_id=export_id,
+                            marketplace=marketplace,
+                        ):
+                            await deliver(("record", record))
+                    await deliver(("done", document_id))
+
+        for kind, payload in iterate(produce, max_pending=2):
+            if kind == "record":
+                yield payload
+            else:
+                done.append(payload)
+                del done[:-MAX_REMEMBERED_DOCUMENTS]
+                emit_state(self)
+        self.logger.info(
+            "export %s: %d documents downloaded, %d URLs minted, %d expired before use",
+            export_id,
+            stats.downloaded,
+            stats.minted,
+            stats.expired,
+        )

@@ -6,13 +6,20 @@ import binascii
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
 
 import pybase64
 
-from tap_spinvoices.bookmarks import format_instant
 from tap_spinvoices.errors import ExpiredNextTokenError, unexpected_response
-from tap_spinvoices.windows import Window, api_timestamp
+from tap_spinvoices.sync.bookmarks import format_instant
+from tap_spinvoices.sync.windowed_stream import WindowedStream, load_schema
+from tap_spinvoices.sync.windows import Window, api_timestamp
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+    from singer_sdk.singerlib import MetadataMapping
+
+    from tap_spinvoices.spapi.client import SpApiClient
 
 OPERATION: Final = "getCustomerInvoices"
 PAGE_LIMIT: Final = 100  # getCustomerInvoices: limit maximum 100
@@ -167,3 +174,51 @@ def _pdf_digest(content: object) -> tuple[str | None, int | None]:
         except (binascii.Error, ValueError):
             return None, None
     return hashlib.sha256(pdf).hexdigest(), len(pdf)
+
+
+class CustomerInvoicesStream(WindowedStream):
+    """Customer invoices (Base64 PDF) of Direct Fulfillment purchase orders (India, EU).
+
+    SP-API getCustomerInvoices, one request chain per window of at most 7 days, with an RDT.
+    """
+
+    name = "customer_invoices"
+    primary_keys: ClassVar[list[str]] = ["purchaseOrderNumber"]
+    schema = load_schema("customer_invoices")
+    default_region = "eu"
+    operation = OPERATION
+
+    @property
+    def partitions(self) -> list[dict[str, Any]] | None:
+        """One partition (and bookmark) per configured ship-from party; none: all parties."""
+        # Read raw: partitions are listed at discovery too, before settings are checked.
+        parties = self.config.get("ship_from_party_ids") or []
+        return [{"ship_from_party_id": party} for party in parties] or None
+
+    @property
+    def metadata(self) -> MetadataMapping:
+        """Standard metadata, with the PDF digests not selected by default.
+
+        content_sha256 and content_bytes decode every PDF (4 us an invoice, as much as
+        the rest of the tap's work): they are written when a catalog selects them.
+        """
+        if self._metadata is None:
+            metadata = super().metadata
+            catalog = self._tap_input_catalog
+            if catalog is None or catalog.get_stream(self.tap_stream_id) is None:
+                for field in DIGEST_FIELDS:
+                    metadata[("properties", field)].selected_by_default = False
+        return super().metadata
+
+    def window_pages(
+        self, client: SpApiClient, window: Window, context: Context | None
+    ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+        """Pages of getCustomerInvoices for one window and party."""
+        party = (context or {}).get("ship_from_party_id")
+        return window_pages(
+            client,
+            window,
+            party=party,
+            api_version=self.spinvoices.settings.df_api_version,
+            digests=frozenset(f for f in DIGEST_FIELDS if self.mask[("properties", f)]),
+        )

@@ -13,19 +13,19 @@ from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.metrics import DEFAULT_LOG_INTERVAL
 
-from tap_spinvoices.bookmarks import (
+from tap_spinvoices.output.page_writer import DirectRecordWriter
+from tap_spinvoices.sync.bookmarks import (
     REPLICATION_KEY,
     StateChange,
     read_bookmark,
     resume_start,
     write_bookmark,
 )
-from tap_spinvoices.bridge import iterate
-from tap_spinvoices.dedup import AdjacentWindowDeduplicator
-from tap_spinvoices.direct_records import DirectRecordWriter
-from tap_spinvoices.ordered import Page, WindowDone, fetch_in_order
-from tap_spinvoices.progress import SyncProgress
-from tap_spinvoices.windows import Window, plan_windows
+from tap_spinvoices.sync.dedup import AdjacentWindowDeduplicator
+from tap_spinvoices.sync.ordered_fetch import Page, WindowDone, fetch_in_order
+from tap_spinvoices.sync.progress import SyncProgress
+from tap_spinvoices.sync.thread_bridge import iterate
+from tap_spinvoices.sync.windows import Window, plan_windows
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from singer_sdk import metrics
     from singer_sdk.helpers.types import Context
 
-    from tap_spinvoices.client import SpApiClient
-    from tap_spinvoices.connection import ApiSession
+    from tap_spinvoices.spapi.client import SpApiClient
+    from tap_spinvoices.spapi.session import ApiSession
     from tap_spinvoices.tap import TapSpinvoices
 
 # Items (pages or window ends) waiting between the I/O thread and the SDK's thread.

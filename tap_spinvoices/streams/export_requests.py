@@ -19,15 +19,15 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from tap_spinvoices.bookmarks import StateChange, format_instant
-from tap_spinvoices.invoices_api import (
+from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.streams.invoices_api import (
     EXPORTS_PATH,
     UNFINISHED_STATUSES,
     export_record,
     get_export,
 )
-from tap_spinvoices.settings import parse_datetime
-from tap_spinvoices.windows import Window, api_timestamp
+from tap_spinvoices.sync.bookmarks import StateChange, format_instant
+from tap_spinvoices.sync.windows import Window, api_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping

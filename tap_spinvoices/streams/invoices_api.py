@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
-from tap_spinvoices.bookmarks import format_instant
 from tap_spinvoices.errors import unexpected_response
-from tap_spinvoices.windows import Window, api_timestamp
+from tap_spinvoices.settings import BRAZIL_MARKETPLACE_ID
+from tap_spinvoices.sync.bookmarks import format_instant
+from tap_spinvoices.sync.windowed_stream import WindowedStream
+from tap_spinvoices.sync.windows import Window, api_timestamp
 
 if TYPE_CHECKING:
-    from tap_spinvoices.customer_invoices import JsonGetter
+    from tap_spinvoices.streams.customer_invoices import JsonGetter
 
 BASE: Final = "/tax/invoices/2024-06-19"
 EXPORTS_PATH: Final = f"{BASE}/exports"
@@ -143,3 +146,19 @@ async def _pages(
         # The sandbox refuses a nextToken sent with other filters ("Specifying nextToken
         # with any other parameters will cause the request to fail."): only the marketplace.
         params = {"marketplaceId": first["marketplaceId"], "nextToken": token}
+
+
+class BrazilInvoicesApiStream(WindowedStream):
+    """A windowed Invoices API 2024-06-19 stream: NA region, one bookmark per marketplace."""
+
+    default_region = "na"
+    # getInvoicesExports and getInvoices allow 0.1 requests/s after a burst of 20: windows
+    # split for parallelism would only queue. One window covers a week.
+    max_window = timedelta(days=7)
+    split_for_parallelism = False
+
+    @property
+    def partitions(self) -> list[dict[str, Any]] | None:
+        """One bookmark per marketplace."""
+        # Read raw: partitions are listed at discovery too, before settings are checked.
+        return [{"marketplaceId": self.config.get("marketplace_id") or BRAZIL_MARKETPLACE_ID}]

@@ -20,7 +20,7 @@ from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
-from tap_spinvoices.writer import OrjsonSingerWriter
+from tap_spinvoices.output.writer import OrjsonSingerWriter
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -20,12 +20,6 @@ import aiohttp
 import orjson
 from yarl import URL
 
-from tap_spinvoices.auth import (
-    DEFAULT_LIFETIME_S,
-    AccessTokenSource,
-    RestrictedDataTokenProvider,
-    TokenStore,
-)
 from tap_spinvoices.errors import (
     ApiError,
     ExpiredNextTokenError,
@@ -33,7 +27,13 @@ from tap_spinvoices.errors import (
     RoleError,
     SpinvoicesError,
 )
-from tap_spinvoices.retry import (
+from tap_spinvoices.spapi.auth import (
+    DEFAULT_LIFETIME_S,
+    AccessTokenSource,
+    RestrictedDataTokenProvider,
+    TokenStore,
+)
+from tap_spinvoices.spapi.retry import (
     THROTTLED,
     RetryPolicy,
     Verdict,
@@ -46,7 +46,7 @@ from tap_spinvoices.retry import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
-    from tap_spinvoices.ratelimits import OperationBudgets
+    from tap_spinvoices.spapi.ratelimits import OperationBudgets
 
 LOGGER = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from tap_spinvoices.auth import LwaTokenProvider, TokenStore
-from tap_spinvoices.client import SpApiClient, default_user_agent
-from tap_spinvoices.ratelimits import BudgetLedger, OperationBudgets
-from tap_spinvoices.retry import RetryPolicy
+from tap_spinvoices.spapi.auth import LwaTokenProvider, TokenStore
+from tap_spinvoices.spapi.client import SpApiClient, default_user_agent
+from tap_spinvoices.spapi.ratelimits import BudgetLedger, OperationBudgets
+from tap_spinvoices.spapi.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

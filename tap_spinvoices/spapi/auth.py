@@ -24,7 +24,7 @@ import aiohttp
 import orjson
 
 from tap_spinvoices.errors import AuthError, RetriesExhaustedError
-from tap_spinvoices.retry import RETRYABLE_STATUSES, RetryPolicy
+from tap_spinvoices.spapi.retry import RETRYABLE_STATUSES, RetryPolicy
 
 LOGGER = logging.getLogger(__name__)
 

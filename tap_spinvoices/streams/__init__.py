@@ -1,0 +1,13 @@
+"""The tap's streams, one module per SP-API family: requests, pages, records, stream class."""
+
+from tap_spinvoices.streams.customer_invoices import CustomerInvoicesStream
+from tap_spinvoices.streams.invoice_documents import InvoiceDocumentsStream
+from tap_spinvoices.streams.invoice_exports import InvoiceExportsStream
+from tap_spinvoices.streams.invoices import InvoicesStream
+
+__all__ = [
+    "CustomerInvoicesStream",
+    "InvoiceDocumentsStream",
+    "InvoiceExportsStream",
+    "InvoicesStream",
+]

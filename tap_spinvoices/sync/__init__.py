@@ -1,0 +1,1 @@
+"""The window engine: plan windows, fetch them concurrently, write in order, bookmark safely."""
