@@ -22,9 +22,9 @@ Command line: ``python -m spapi_emulator --port 8080`` (see ``--help``).
 
 from spapi_emulator.app import create_app
 from spapi_emulator.config import DEFAULT_RATE_LIMITS, EmulatorConfig
-from spapi_emulator.dataset import Dataset, Invoice
 from spapi_emulator.server import EmulatorServer
 from spapi_emulator.state import EmulatorState
+from spapi_emulator.vendor.dataset import Dataset, Invoice
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",

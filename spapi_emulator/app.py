@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from spapi_emulator import errors, routes_auth, routes_invoices, routes_vendor
+from spapi_emulator import auth_routes, errors
+from spapi_emulator.invoices import routes as invoices_routes
 from spapi_emulator.paths import STATS_PATH
 from spapi_emulator.pipeline import OPERATION_KEY, RESET_KEY, STATE_KEY
 from spapi_emulator.state import EmulatorState
 from spapi_emulator.stats import RESET
+from spapi_emulator.vendor import routes as vendor_routes
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
@@ -85,8 +87,8 @@ def create_app(state: EmulatorState | None = None) -> web.Application:
     """
     app = web.Application(middlewares=[_sp_api_middleware])
     app[STATE_KEY] = state if state is not None else EmulatorState()
-    routes_auth.add_routes(app)
-    routes_vendor.add_routes(app)
-    routes_invoices.add_routes(app)
+    auth_routes.add_routes(app)
+    vendor_routes.add_routes(app)
+    invoices_routes.add_routes(app)
     app.router.add_get(STATS_PATH, _stats, allow_head=False)
     return app

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from types import TracebackType
 
-    from spapi_emulator.dataset import Dataset
+    from spapi_emulator.vendor.dataset import Dataset
 
 # How long start() waits for the background loop to bind its socket.
 _START_TIMEOUT_S = 30.0

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 from spapi_emulator.buckets import RateLimiter
 from spapi_emulator.config import EmulatorConfig
-from spapi_emulator.dataset import Dataset
 from spapi_emulator.faults import FaultInjector
-from spapi_emulator.invoices_exports import InvoicesApi
+from spapi_emulator.invoices.exports import InvoicesApi
 from spapi_emulator.paging import NextTokenCodec
 from spapi_emulator.stats import Stats
 from spapi_emulator.tokens import TokenStore
+from spapi_emulator.vendor.dataset import Dataset
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -14,16 +14,16 @@ import pytest
 
 from spapi_emulator import EmulatorConfig
 from spapi_emulator.__main__ import build_parser, config_from_args
-from spapi_emulator.documents import PresignedUrls, UrlCheck, nfe_xml, zip_chunks
-from spapi_emulator.invoices_data import (
+from spapi_emulator.invoices.data import (
     INVOICE_STATUSES,
     INVOICE_TYPES,
     TRANSACTION_TYPES,
     InvoiceFilter,
     InvoicesData,
 )
-from spapi_emulator.invoices_exports import InvoicesApi
-from spapi_emulator.invoices_query import PagePosition, PageTokens, parse_date
+from spapi_emulator.invoices.documents import PresignedUrls, UrlCheck, nfe_xml, zip_chunks
+from spapi_emulator.invoices.exports import InvoicesApi
+from spapi_emulator.invoices.query import PagePosition, PageTokens, parse_date
 
 from .conftest import FakeClock
 from .test_invoices_support import DATASET_START, WALL_START

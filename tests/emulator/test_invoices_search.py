@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from spapi_emulator.invoices_data import InvoiceFilter
+from spapi_emulator.invoices.data import InvoiceFilter
 
 from .conftest import http_request
 from .test_invoices_support import API, BR, WALL_START, Client, day, error, iso, start

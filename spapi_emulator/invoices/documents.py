@@ -32,8 +32,8 @@ from spapi_emulator.paths import S3_DOCUMENTS_PATH
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 
-    from spapi_emulator.invoices_data import TaxInvoice
-    from spapi_emulator.invoices_exports import InvoicesApi
+    from spapi_emulator.invoices.data import TaxInvoice
+    from spapi_emulator.invoices.exports import InvoicesApi
 
 # Brasília time (no daylight saving since 2019): NF-e timestamps carry the -03:00 offset.
 _BRT = timezone(timedelta(hours=-3))

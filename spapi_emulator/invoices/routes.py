@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from spapi_emulator import documents, errors, invoices_sandbox
+from spapi_emulator import errors
 from spapi_emulator.config import (
     CREATE_INVOICES_EXPORT,
     GET_INVOICE,
@@ -22,14 +22,15 @@ from spapi_emulator.config import (
     GET_INVOICES_EXPORT,
     GET_INVOICES_EXPORTS,
 )
-from spapi_emulator.invoices_data import (
+from spapi_emulator.invoices import documents, sandbox
+from spapi_emulator.invoices.data import (
     INVOICE_STATUSES,
     INVOICE_TYPES,
     TRANSACTION_IDENTIFIER_NAMES,
     TRANSACTION_TYPES,
 )
-from spapi_emulator.invoices_exports import ExportView
-from spapi_emulator.invoices_query import (
+from spapi_emulator.invoices.exports import ExportView
+from spapi_emulator.invoices.query import (
     EXPORTS_PARAMETERS,
     INVOICES_PARAMETERS,
     MARKETPLACE_ID,
@@ -92,7 +93,7 @@ def _static_answer(
     if any(len(request.query.getall(key)) > 1 for key in request.query):
         return None
     parameters = {**request.match_info, **request.query}
-    example = invoices_sandbox.find_example(name, parameters)
+    example = sandbox.find_example(name, parameters)
     if example is None:
         return None
     body = example.body()

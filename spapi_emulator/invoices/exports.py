@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from spapi_emulator import documents
-from spapi_emulator.dataset import to_micros
-from spapi_emulator.invoices_data import (
+from spapi_emulator.invoices import documents
+from spapi_emulator.invoices.data import (
     DONE,
     ERROR,
     EXPORT_ERRORS,
@@ -35,14 +34,15 @@ from spapi_emulator.invoices_data import (
     format_ms,
     seeded_uuid,
 )
-from spapi_emulator.invoices_query import PageTokens
-from spapi_emulator.invoices_sandbox import SANDBOX_DOCUMENT_ID, SANDBOX_INVOICE
+from spapi_emulator.invoices.query import PageTokens
+from spapi_emulator.invoices.sandbox import SANDBOX_DOCUMENT_ID, SANDBOX_INVOICE
+from spapi_emulator.vendor.dataset import to_micros
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from spapi_emulator.config import EmulatorConfig
-    from spapi_emulator.invoices_data import ExportRequest, HistoryExport
+    from spapi_emulator.invoices.data import ExportRequest, HistoryExport
 
 _ALREADY = -math.inf
 

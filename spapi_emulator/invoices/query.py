@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from spapi_emulator import errors
-from spapi_emulator.invoices_data import (
+from spapi_emulator.invoices.data import (
     BRAZIL_MARKETPLACE_ID,
     EXPORT_STATUSES,
     ExportRequest,

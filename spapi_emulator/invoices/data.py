@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from spapi_emulator.dataset import from_micros, to_micros
+from spapi_emulator.vendor.dataset import from_micros, to_micros
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -21,7 +21,7 @@ from spapi_emulator.config import (
     GET_INVOICES_EXPORT,
     GET_INVOICES_EXPORTS,
 )
-from spapi_emulator.invoices_data import BRAZIL_MARKETPLACE_ID, TaxInvoice, TransactionId
+from spapi_emulator.invoices.data import BRAZIL_MARKETPLACE_ID, TaxInvoice, TransactionId
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

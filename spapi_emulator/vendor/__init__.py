@@ -1,0 +1,1 @@
+"""Vendor Direct Fulfillment Shipping: getCustomerInvoices and its dataset."""
