@@ -10,14 +10,16 @@ one-line message that is safe to print (no secret, token or RDT ever goes into i
     ├── CatalogError                the --catalog file is unusable: regenerate it (--discover)
     ├── AuthError                   LWA refused the credentials: fix lwa_client_*/refresh_token
     ├── RoleError                   access denied / RDT refused: fix app roles or re-authorise
-    ├── ApiError                    Amazon answered 4xx for a request it will never accept
+    ├── ApiError                    Amazon answered 4xx for a request it will never accept,
+    │   │                           or a 200 whose body lacks the model's shape
     │   └── ExpiredNextTokenError   a nextToken was refused: the window is fetched again from
     │                               its first page (customer_invoices: up to 3 times)
-    └── TransientError              429, 5xx, resets, timeouts, malformed JSON: retried
-        └── RetriesExhaustedError   a transient fault outlived the retry budget: the run fails
+    └── RetriesExhaustedError       429, 5xx, resets, timeouts or malformed JSON outlived the
+                                    retry budget (or a document download failed every time)
 
-Transient faults are retried inside the client (throttling and faults have separate
-budgets); only ``RetriesExhaustedError`` escapes it. A 403 saying the token expired is not an
+Transient faults (429, 5xx, resets, timeouts, a 200 whose body is not a JSON object) raise
+nothing: the client retries them (throttling and faults have separate budgets) and raises
+``RetriesExhaustedError`` once its budget is spent. A 403 saying the token expired is not an
 error at all: the token is refreshed and the request resent once.
 
 Nothing is swallowed: a window whose fetch failed is never reported as done, so the run
@@ -89,17 +91,8 @@ class ExpiredNextTokenError(ApiError):
     """A nextToken was refused as invalid or expired; the caller restarts the window."""
 
 
-class TransientError(SpinvoicesError):
-    """A fault that may pass: throttling, a 5xx, a reset connection, a timeout, bad JSON."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        """Remember a server-suggested wait (Retry-After), if any."""
-        self.retry_after = retry_after
-        super().__init__(message)
-
-
-class RetriesExhaustedError(TransientError):
-    """A transient fault kept happening until the retry budget was spent."""
+class RetriesExhaustedError(SpinvoicesError):
+    """A transient fault kept happening until the retry budget was spent: the run fails."""
 
 
 def unexpected_response(operation: str, what: str) -> ApiError:

@@ -21,15 +21,13 @@ from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
-import orjson
 
 from tap_spinvoices.errors import AuthError, RetriesExhaustedError
+from tap_spinvoices.spapi.operations import LWA_TOKEN_URL, TOKEN_LIFETIME_S
+from tap_spinvoices.spapi.responses import json_object
 from tap_spinvoices.spapi.retry import RETRYABLE_STATUSES, RetryPolicy
 
 LOGGER = logging.getLogger(__name__)
-
-LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"  # noqa: S105 - spapi.md §4 [G-DEV]
-DEFAULT_LIFETIME_S = 3600.0  # LWA tokens and RDTs both live one hour [G-DEV] [M-TOK]
 
 # Few attempts: LWA is one call per hour, and a long outage should fail the run quickly.
 LWA_RETRY_POLICY = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=5.0)
@@ -236,7 +234,7 @@ class LwaTokenProvider:
             status, body = response.status, await response.read()
         if status in RETRYABLE_STATUSES:
             return f"HTTP {status}"
-        answer = _json_object(body)
+        answer = json_object(body) or {}  # an HTML error page tells no more than its status
         if status != HTTPStatus.OK:
             raise self._refusal(status, answer)
         token = answer.get("access_token")
@@ -311,17 +309,8 @@ class RestrictedDataTokenProvider:
             self._log.debug("RDT %s for %s dropped as expired", fingerprint(token), path)
 
 
-def _json_object(body: bytes) -> dict[str, object]:
-    """Decode a JSON object; anything else (HTML error page, garbage) becomes ``{}``."""
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return {}
-    return decoded if isinstance(decoded, dict) else {}
-
-
 def _seconds(value: object) -> float:
     """Read an ``expires_in`` value, defaulting to an hour when it is missing or odd."""
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
         return float(value)
-    return DEFAULT_LIFETIME_S
+    return TOKEN_LIFETIME_S

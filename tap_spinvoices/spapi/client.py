@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
@@ -27,12 +27,14 @@ from tap_spinvoices.errors import (
     RoleError,
     SpinvoicesError,
 )
+from tap_spinvoices.spapi import operations
 from tap_spinvoices.spapi.auth import (
-    DEFAULT_LIFETIME_S,
     AccessTokenSource,
     RestrictedDataTokenProvider,
     TokenStore,
 )
+from tap_spinvoices.spapi.operations import CREATE_RESTRICTED_DATA_TOKEN, TOKEN_LIFETIME_S
+from tap_spinvoices.spapi.responses import MAX_TEXT, ErrorDetail, json_object, parse_error_body
 from tap_spinvoices.spapi.retry import (
     THROTTLED,
     RetryPolicy,
@@ -50,28 +52,16 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 
-RDT_OPERATION = "createRestrictedDataToken"
-RDT_PATH = "/tokens/2021-03-01/restrictedDataToken"  # tokens_2021-03-01.json [M-TOK]
-DFS_ROLE = "Direct-to-Consumer Shipping (Restricted)"  # getCustomerInvoice(s) [D-GCI]
-TAX_ROLE = "Tax Invoicing (Restricted)"  # every Invoices 2024-06-19 operation [D-INV]
-ROLE_BY_OPERATION: Mapping[str, str] = {
-    "getCustomerInvoices": DFS_ROLE,
-    "getCustomerInvoice": DFS_ROLE,
-    "getInvoicesAttributes": TAX_ROLE,
-    "getInvoices": TAX_ROLE,
-    "getInvoice": TAX_ROLE,
-    "createInvoicesExport": TAX_ROLE,
-    "getInvoicesExports": TAX_ROLE,
-    "getInvoicesExport": TAX_ROLE,
-    "getInvoicesDocument": TAX_ROLE,
-}
-
-# "Next token is invalid or expired" (pitfall 4). The sandbox's "Specifying nextToken with
-# any other parameters will cause the request to fail." is a plain 400: restarting the
-# window would replay the same mistake forever.
+# "Next token is invalid or expired", Amazon's answer to a nextToken it no longer accepts
+# (or one sent without URL-encoding: amzn/selling-partner-api-models#4946). The Invoices
+# sandbox's "Specifying nextToken with any other parameters will cause the request to fail."
+# is a plain 400: restarting the window would replay the same mistake forever.
 _NEXT_TOKEN_REFUSED = re.compile(r"next\s*token.*\b(invalid|expired)\b", re.IGNORECASE | re.DOTALL)
-# A 403 with these codes is a bad request, not a denial (the DF v1 sandbox answers a
-# malformed createdBefore with 403 InvalidRequest, spapi.md §2.6).
+# 400 and 403 from createRestrictedDataToken: the app may not have the path's data.
+_RDT_REFUSALS = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.FORBIDDEN})
+# A 403 with these codes is a bad request, not a denial (the static sandbox of
+# vendorDirectFulfillmentShippingV1.json answers a malformed createdBefore with 403
+# InvalidRequest).
 _INPUT_ERROR_CODES = frozenset({"InvalidInput", "InvalidRequest", "InvalidParameterValue"})
 _URL_QUERY = re.compile(r"\?[^\s'\"]*")
 # What the user can do once a request ran out of retries (the last STATE resumes the run).
@@ -85,19 +75,42 @@ _NEXT_PAGE_EXPIRED_HINT = (
     "nextTokens expired before the next page was asked for: lower max_concurrency so each "
     "window's next page is asked for sooner"
 )
-_MAX_TEXT = 300  # characters of Amazon's text kept in a message
 # What quote(text, safe="") escapes in ASCII text: all but letters, digits and "_.-~".
 _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9_.~-]")
 _PERCENT_ESCAPES = {chr(code): f"%{code:02X}" for code in range(128)}
 
 
 def default_user_agent() -> str:
-    """Return the user-agent Amazon asks for: ``AppId/Version (Language=Name/Version)`` [D-UA]."""
+    """Return the user-agent Amazon asks for: ``AppId/Version (Language=Name/Version)``.
+
+    https://developer-docs.amazon.com/sp-api/docs/include-a-user-agent-header-in-all-requests
+    """
     try:
         version = metadata.version("tap-spinvoices")
     except metadata.PackageNotFoundError:  # running from a source tree that is not installed
         version = "0.0.0"
     return f"tap-spinvoices/{version} (Language=Python/{platform.python_version()})"
+
+
+class SpApiCalls(Protocol):
+    """The calls the streams make on an SP-API client (SpApiClient, or a fake in tests)."""
+
+    async def get_json(
+        self,
+        operation: str,
+        path: str,
+        params: Mapping[str, str | int],
+        *,
+        restricted: bool = False,
+    ) -> dict[str, Any]:
+        """GET ``path`` as ``operation`` and return the JSON object Amazon answered."""
+        ...
+
+    async def post_json(
+        self, operation: str, path: str, body: Mapping[str, Any], *, restricted: bool = False
+    ) -> dict[str, Any]:
+        """POST ``body`` to ``path`` as ``operation`` and return the JSON object answered."""
+        ...
 
 
 @dataclass
@@ -114,46 +127,6 @@ class RequestMetrics:
     def mean_latency_s(self) -> float:
         """Average duration of one attempt, in seconds."""
         return self.latency_s / self.requests if self.requests else 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorDetail:
-    """The first entry of an SP-API error body ``{"errors":[{"code","message","details"}]}``."""
-
-    code: str
-    message: str
-    details: str = ""
-
-    @property
-    def text(self) -> str:
-        """Code, message and details in one string, for classification."""
-        return f"{self.code} {self.message} {self.details}"
-
-    @property
-    def description(self) -> str:
-        """Message and details for a human."""
-        return f"{self.message} ({self.details})" if self.details else self.message
-
-
-def parse_error_body(body: bytes) -> ErrorDetail:
-    """Read Amazon's error body; tolerate other shapes (gateway JSON, HTML, nothing)."""
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        decoded = None
-    if isinstance(decoded, dict):
-        errors = decoded.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            first = errors[0]
-            return ErrorDetail(
-                code=_text(first.get("code")),
-                message=_text(first.get("message")),
-                details=_text(first.get("details")),
-            )
-        # API Gateway answers like {"message": "Forbidden"}
-        return ErrorDetail(code="", message=_text(decoded.get("message", decoded.get("Message"))))
-    snippet = " ".join(body.decode("utf-8", errors="replace").split())
-    return ErrorDetail(code="", message=snippet[:_MAX_TEXT] or "(no error body)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,8 +295,7 @@ class SpApiClient:
                 hint = _THROTTLED_HINT if outcome.status == THROTTLED else _FAULTS_HINT
                 tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
                 raise RetriesExhaustedError(
-                    f"{request.operation} gave up after {tries}; last: {outcome.problem}. {hint}",
-                    retry_after=outcome.retry_after,
+                    f"{request.operation} gave up after {tries}; last: {outcome.problem}. {hint}"
                 )
             retry = throttles if outcome.status == THROTTLED else faults
             delay = self._policy.delay(retry, self._random(), outcome.retry_after)
@@ -334,6 +306,7 @@ class SpApiClient:
     async def _attempt(
         self, request: _Request, metrics: RequestMetrics, *, token_refreshed: bool
     ) -> _Outcome:
+        """Send ``request`` once, within its budget, and judge the answer."""
         # Mint or refresh the token first: grants taken while a token call is under way
         # would all leave together when it returns, bunched beyond Amazon's burst.
         await self._token(request)
@@ -344,42 +317,31 @@ class SpApiClient:
         try:
             status, body, headers = await self._send(request, token)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            problem = _describe(exc)
-            if classify_exception(exc) is not Verdict.RETRY:
-                raise SpinvoicesError(f"{request.operation} failed: {problem}") from None
-            return _Outcome(Verdict.RETRY, token, problem=problem)
+            return _transport_failure(request, exc, token)
         finally:
             metrics.latency_s += time.perf_counter() - started
-        request_id = headers.get("x-amzn-RequestId")
+        self._observe(request, status, headers, metrics)
+        return _judge(status, body, headers, token, token_refreshed=token_refreshed)
+
+    def _observe(
+        self,
+        request: _Request,
+        status: int,
+        headers: Mapping[str, str],
+        metrics: RequestMetrics,
+    ) -> None:
+        """Log the answer and feed what it says about the quota to the operation's budget."""
         self._log.debug(
             "%s %s -> HTTP %d (x-amzn-RequestId %s)",
             request.method,
             request.path,
             status,
-            request_id or "-",
+            headers.get("x-amzn-RequestId") or "-",
         )
         self._budgets.observe_rate_limit(request.operation, headers.get("x-amzn-RateLimit-Limit"))
         if status == THROTTLED:
             metrics.throttled += 1
             self._budgets.note_throttled(request.operation)
-        if is_success(status):
-            payload = {} if status == HTTPStatus.NO_CONTENT else _json_object(body)
-            if payload is None:  # never an empty page: a malformed 200 is retried
-                return _Outcome(Verdict.RETRY, token, problem=f"HTTP {status} with malformed JSON")
-            return _Outcome(Verdict.SUCCESS, token, payload=payload)
-        error = parse_error_body(body)
-        problem = f"HTTP {status} {error.code}: {error.description}"[:_MAX_TEXT]
-        if request_id:
-            problem += f" (x-amzn-RequestId {request_id})"
-        return _Outcome(
-            classify_status(status, error.text, token_refreshed=token_refreshed),
-            token,
-            problem=_scrub(problem, token),
-            status=status,
-            error=error,
-            request_id=request_id,
-            retry_after=_retry_after(headers.get("Retry-After")),
-        )
 
     async def _send(self, request: _Request, token: str) -> tuple[int, bytes, Mapping[str, str]]:
         headers = {
@@ -424,16 +386,20 @@ class SpApiClient:
 
     async def _mint_rdt(self, path: str) -> tuple[str, float]:
         """Call createRestrictedDataToken for GET ``path``; RestrictedDataTokenProvider's mint."""
-        if not path.startswith("/") or "?" in path:  # else 400 "Could not match" (pitfall 5)
+        # A path without its leading slash gets 400 InvalidInput "Could not match input
+        # arguments" (amzn/selling-partner-api-models#434); a query is no part of a resource.
+        if not path.startswith("/") or "?" in path:
             raise ValueError(f"an RDT path needs a leading slash and no query: {path!r}")
-        # No dataElements: they are for the Orders API only and DF paths reject them (pitfall 7).
+        # No dataElements: tokens_2021-03-01.json reserves them for the Orders API, and DF
+        # paths refuse them (amzn/selling-partner-api-docs#2603).
         body = {"restrictedResources": [{"method": "GET", "path": path}]}
-        request = _Request("POST", RDT_OPERATION, RDT_PATH, body=orjson.dumps(body), rdt_for=path)
+        mint = CREATE_RESTRICTED_DATA_TOKEN
+        request = _Request(mint.method, mint.name, mint.path, body=orjson.dumps(body), rdt_for=path)
         answer = await self._call(request)
         token = answer.get("restrictedDataToken")
         if not isinstance(token, str) or not token:
             raise ApiError(
-                operation=RDT_OPERATION,
+                operation=mint.name,
                 status=200,
                 code="MalformedResponse",
                 message="the answer has no restrictedDataToken",
@@ -442,64 +408,137 @@ class SpApiClient:
         expires_in = answer.get("expiresIn")
         if isinstance(expires_in, (int, float)) and expires_in > 0:
             return token, float(expires_in)
-        return token, DEFAULT_LIFETIME_S
+        return token, TOKEN_LIFETIME_S
 
     def _failure(self, request: _Request, outcome: _Outcome) -> SpinvoicesError:
         """Turn a FAIL outcome into the exception that tells the user what to do."""
-        status = outcome.status or 0
-        error = outcome.error or ErrorDetail(code="", message=outcome.problem)
-        message = _scrub(error.description, outcome.token)[:_MAX_TEXT]
-        where = f" (x-amzn-RequestId {outcome.request_id})" if outcome.request_id else ""
-        if request.rdt_for is not None and status in {HTTPStatus.BAD_REQUEST, HTTPStatus.FORBIDDEN}:
-            return RoleError(
-                f"createRestrictedDataToken refused an RDT for GET {request.rdt_for}: HTTP "
-                f"{status} {error.code}: {message}{where}. The app needs the {DFS_ROLE} role, "
-                "and the vendor must re-authorise the app after the role was granted "
-                "(or set use_rdt to false)"
-            )
-        fields: dict[str, Any] = {
-            "operation": request.operation,
-            "status": status,
-            "code": error.code,
-            "message": message,
-            "request_id": outcome.request_id,
-        }
-        refused_next_token = request.has_next_token and _NEXT_TOKEN_REFUSED.search(error.text)
-        if status == HTTPStatus.BAD_REQUEST and refused_next_token:
-            return ExpiredNextTokenError(**fields, hint=_NEXT_PAGE_EXPIRED_HINT)
-        if status == HTTPStatus.FORBIDDEN and says_token_expired(error.text):
+        failure = _Failure.of(outcome)
+        if request.rdt_for is not None and failure.status in _RDT_REFUSALS:
+            return _rdt_refused(request.rdt_for, failure)
+        if is_refused_next_token(request, failure.status, failure.error):
+            return ExpiredNextTokenError(**failure.fields(request), hint=_NEXT_PAGE_EXPIRED_HINT)
+        if failure.status == HTTPStatus.FORBIDDEN and says_token_expired(failure.error.text):
             hint = "a freshly refreshed token was refused as expired too: check the system clock"
-            return ApiError(**fields, hint=hint)
-        if status == HTTPStatus.FORBIDDEN and error.code not in _INPUT_ERROR_CODES:
-            # A denial is fixed by roles or re-authorisation, never by retrying: RoleError
-            # sorts it with the RDT refusals, where the user has to act in Seller Central.
-            role = ROLE_BY_OPERATION.get(request.operation, "required")
-            rdt = ""
-            if request.restricted:
-                rdt = (
-                    "; an RDT minted for another path is refused too"
-                    if self._use_rdt
-                    else "; or set use_rdt to true: the operation may demand an RDT"
-                )
-            return RoleError(
-                f"{request.operation} was denied: HTTP 403 {error.code}: {message}{where}. "
-                f"The app needs the {role} role and the selling partner must re-authorise "
-                f"the app after it was granted{rdt}"
+            return ApiError(**failure.fields(request), hint=hint)
+        if _is_denial(failure.status, failure.error):
+            return self._denied(request, failure)
+        if failure.status == HTTPStatus.UNAUTHORIZED:
+            hint = "check lwa_client_id, lwa_client_secret and refresh_token"
+            return ApiError(**failure.fields(request), hint=hint)
+        return ApiError(**failure.fields(request))
+
+    def _denied(self, request: _Request, failure: _Failure) -> RoleError:
+        """A 403 denial: fixed by roles or re-authorisation, never by retrying.
+
+        RoleError sorts it with the RDT refusals, where the user has to act in Seller Central.
+        """
+        role = operations.role_of(request.operation) or "required"
+        rdt = ""
+        if request.restricted:
+            rdt = (
+                "; an RDT minted for another path is refused too"
+                if self._use_rdt
+                else "; or set use_rdt to true: the operation may demand an RDT"
             )
-        if status == HTTPStatus.UNAUTHORIZED:
-            return ApiError(
-                **fields, hint="check lwa_client_id, lwa_client_secret and refresh_token"
-            )
-        return ApiError(**fields)
+        return RoleError(
+            f"{request.operation} was denied: HTTP 403 {failure.error.code}: "
+            f"{failure.message}{failure.where}. The app needs the {role} role and the selling "
+            f"partner must re-authorise the app after it was granted{rdt}"
+        )
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    """Decode a 2xx body; None unless it is a JSON object."""
-    try:
-        decoded = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return None
-    return decoded if isinstance(decoded, dict) else None
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    """What a FAIL outcome tells the user: status, Amazon's error, its text and request id."""
+
+    status: int
+    error: ErrorDetail
+    message: str  # Amazon's words, scrubbed of the token and shortened
+    request_id: str | None
+
+    @classmethod
+    def of(cls, outcome: _Outcome) -> _Failure:
+        error = outcome.error or ErrorDetail(code="", message=outcome.problem)
+        message = _scrub(error.description, outcome.token)[:MAX_TEXT]
+        return cls(outcome.status or 0, error, message, outcome.request_id)
+
+    @property
+    def where(self) -> str:
+        return f" (x-amzn-RequestId {self.request_id})" if self.request_id else ""
+
+    def fields(self, request: _Request) -> dict[str, Any]:
+        """ApiError's keyword arguments."""
+        return {
+            "operation": request.operation,
+            "status": self.status,
+            "code": self.error.code,
+            "message": self.message,
+            "request_id": self.request_id,
+        }
+
+
+def is_refused_next_token(request: _Request, status: int, error: ErrorDetail) -> bool:
+    """Tell whether Amazon refused the nextToken of ``request`` (the window starts over)."""
+    return (
+        request.has_next_token
+        and status == HTTPStatus.BAD_REQUEST
+        and _NEXT_TOKEN_REFUSED.search(error.text) is not None
+    )
+
+
+def _is_denial(status: int, error: ErrorDetail) -> bool:
+    """A 403 that denies access, unlike a 403 that rejects the input."""
+    return status == HTTPStatus.FORBIDDEN and error.code not in _INPUT_ERROR_CODES
+
+
+def _rdt_refused(path: str, failure: _Failure) -> RoleError:
+    role = operations.role_for_restricted_path(path) or "required"
+    return RoleError(
+        f"{CREATE_RESTRICTED_DATA_TOKEN.name} refused an RDT for GET {path}: HTTP {failure.status} "
+        f"{failure.error.code}: {failure.message}{failure.where}. The app needs the {role} "
+        "role, and the vendor must re-authorise the app after the role was granted "
+        "(or set use_rdt to false)"
+    )
+
+
+def _transport_failure(
+    request: _Request, exc: aiohttp.ClientError | TimeoutError, token: str
+) -> _Outcome:
+    """A request that got no answer: connection errors and timeouts are retried."""
+    problem = _describe(exc)
+    if classify_exception(exc) is not Verdict.RETRY:
+        raise SpinvoicesError(f"{request.operation} failed: {problem}") from None
+    return _Outcome(Verdict.RETRY, token, problem=problem)
+
+
+def _judge(
+    status: int,
+    body: bytes,
+    headers: Mapping[str, str],
+    token: str,
+    *,
+    token_refreshed: bool,
+) -> _Outcome:
+    """Decide what an answer means: a payload, a retry, a token refresh or a failure."""
+    if is_success(status):
+        payload = {} if status == HTTPStatus.NO_CONTENT else json_object(body)
+        if payload is None:  # never an empty page: a malformed 200 is retried
+            return _Outcome(Verdict.RETRY, token, problem=f"HTTP {status} with malformed JSON")
+        return _Outcome(Verdict.SUCCESS, token, payload=payload)
+    error = parse_error_body(body)
+    request_id = headers.get("x-amzn-RequestId")
+    problem = f"HTTP {status} {error.code}: {error.description}"[:MAX_TEXT]
+    if request_id:
+        problem += f" (x-amzn-RequestId {request_id})"
+    return _Outcome(
+        classify_status(status, error.text, token_refreshed=token_refreshed),
+        token,
+        problem=_scrub(problem, token),
+        status=status,
+        error=error,
+        request_id=request_id,
+        retry_after=_retry_after(headers.get("Retry-After")),
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -525,10 +564,6 @@ def _quote_path(path: str) -> str:
     return quote(path)
 
 
-def _text(value: object) -> str:
-    return "" if value is None else str(value).strip()
-
-
 def _retry_after(value: str | None) -> float | None:
     """Read Retry-After in seconds; the HTTP-date form and garbage are ignored."""
     if value is None:
@@ -542,7 +577,7 @@ def _retry_after(value: str | None) -> float | None:
 
 def _describe(exc: BaseException) -> str:
     """Name an aiohttp/timeout error without its URL query (headers are never in it)."""
-    text = _URL_QUERY.sub("", str(exc))[:_MAX_TEXT]
+    text = _URL_QUERY.sub("", str(exc))[:MAX_TEXT]
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 

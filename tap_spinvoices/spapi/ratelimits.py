@@ -1,8 +1,10 @@
 """Per-operation request budgets that mirror Amazon's token buckets (SP-API usage plans).
 
 Amazon refills each operation's bucket at ``rate`` requests per second up to ``burst``; an
-empty bucket answers 429 [D-RATE]. One limiter per operation, shared by every task of the
-event loop, keeps us inside that bucket. Limiters belong to one loop (aiolimiter warns on
+empty bucket answers 429
+(https://developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits; the plans are in
+operations.py). One limiter per operation, shared by every task of the event loop, keeps us
+inside that bucket. Limiters belong to one loop (aiolimiter warns on
 reuse), so ``OperationBudgets`` is built inside each loop, and a thread-safe
 ``BudgetLedger`` carries each bucket's level and rate from one loop to the next.
 """
@@ -14,46 +16,19 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from aiolimiter import AsyncLimiter
 
+from tap_spinvoices.spapi.operations import USAGE_PLANS
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
+    from tap_spinvoices.spapi.operations import UsagePlan
+
 LOGGER = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class UsagePlan:
-    """Amazon's token bucket for one operation."""
-
-    rate: float  #: requests per second the bucket refills
-    burst: int  #: bucket size: requests that may be sent back to back
-
-
-# Keyed by SP-API operationId. Sources (see shared/docs/spapi.md §0):
-# - getCustomerInvoice(s): vendorDirectFulfillmentShippingV1.json and
-#   vendorDirectFulfillmentShipping_2021-12-28.json, "Rate 10, Burst 10" [M-DF1] [M-DF2].
-# - createRestrictedDataToken: tokens_2021-03-01.json and the tokens-api-rate-limits page
-#   [M-TOK] [D-TOKRATE].
-# - Invoices 2024-06-19: InvoicesApiModel_2024-06-19.json at 2db0db7, the last version with
-#   usage-plan tables (same rates since its first commit) [M-INV-old].
-USAGE_PLANS: Mapping[str, UsagePlan] = MappingProxyType(
-    {
-        "getCustomerInvoices": UsagePlan(rate=10.0, burst=10),
-        "getCustomerInvoice": UsagePlan(rate=10.0, burst=10),
-        "createRestrictedDataToken": UsagePlan(rate=1.0, burst=10),
-        "getInvoicesAttributes": UsagePlan(rate=1.0, burst=1),
-        "getInvoices": UsagePlan(rate=0.1, burst=20),
-        "getInvoice": UsagePlan(rate=2.0, burst=15),
-        "createInvoicesExport": UsagePlan(rate=1 / 6, burst=1),  # 0.167 rps: one per 6 s
-        "getInvoicesExports": UsagePlan(rate=0.1, burst=20),
-        "getInvoicesExport": UsagePlan(rate=2.0, burst=15),
-        "getInvoicesDocument": UsagePlan(rate=1 / 60, burst=1),  # 0.0167 rps: one per minute
-    }
-)
 
 # x-amzn-RateLimit-Limit is rounded ("0.0167" for 1/60): smaller differences are not news.
 _RATE_TOLERANCE = 0.01
@@ -264,7 +239,8 @@ class OperationBudgets:
     def observe_rate_limit(self, operation: str, header_value: str | None) -> None:
         """Adopt the rate Amazon announced in x-amzn-RateLimit-Limit (requests per second).
 
-        The header is "returned on a best-effort basis" [D-RESP]; missing or unusable values
+        The header is "returned on a best-effort basis"
+        (https://developer-docs.amazon.com/sp-api/docs/response-format); missing or unusable values
         are ignored. A higher rate is used at once, a lower one slows the operation down.
         """
         if header_value is None or operation not in self._plans:

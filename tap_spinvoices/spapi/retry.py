@@ -14,11 +14,9 @@ from http import HTTPStatus
 
 import aiohttp
 
-from tap_spinvoices.errors import RetriesExhaustedError, TransientError
-
-THROTTLED = (
-    HTTPStatus.TOO_MANY_REQUESTS
-)  # QuotaExceeded: Amazon's token bucket for the operation is empty [D-RATE]
+# QuotaExceeded: Amazon's token bucket for the operation is empty
+# (https://developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits).
+THROTTLED = HTTPStatus.TOO_MANY_REQUESTS
 
 # 429 and the 5xx the SP-API models declare (500, 503) plus the gateway's 502/504; 408 is a
 # request timeout, transient by definition. Every other status is final.
@@ -84,19 +82,17 @@ def classify_status(status: int, error_text: str = "", *, token_refreshed: bool 
     return Verdict.FAIL
 
 
-def classify_exception(exc: BaseException) -> Verdict:
+_TRANSIENT_EXCEPTIONS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
+
+
+def classify_exception(exc: aiohttp.ClientError | TimeoutError) -> Verdict:
     """Classify an exception raised while sending a request or reading its answer.
 
-    Connection errors (resets, refused, ServerDisconnectedError), truncated bodies, timeouts
-    and our own TransientError (malformed JSON on a 200) are RETRY. RetriesExhaustedError is
-    FAIL: a nested call already spent its budget. Anything else is FAIL.
+    Connection errors (resets, refused, ServerDisconnectedError), truncated bodies and
+    timeouts are RETRY; other aiohttp errors (an invalid URL, ...) are FAIL. A malformed 200
+    raises nothing: the client retries it as an answer (``client._judge``).
     """
-    if isinstance(exc, RetriesExhaustedError):
-        return Verdict.FAIL
-    transient = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
-    if isinstance(exc, (*transient, TransientError)):
-        return Verdict.RETRY
-    return Verdict.FAIL
+    return Verdict.RETRY if isinstance(exc, _TRANSIENT_EXCEPTIONS) else Verdict.FAIL
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +102,10 @@ class RetryPolicy:
     Faults (5xx, resets, timeouts, malformed JSON) and throttling (429) have separate
     budgets. A 429 is not a failure: it means the bucket Amazon keeps for this selling
     partner is empty, often because other apps the seller authorised share the quota
-    (pitfall 3). Pacing plus backoff recovers from it, so it gets a larger budget of its
-    own and a run of 429s never eats the allowance for real faults (or vice versa).
+    (429 QuotaExceeded reports: saleweaver/python-amazon-sp-api#1042,
+    amzn/selling-partner-api-docs#2711). Pacing plus backoff recovers from it, so it gets a
+    larger budget of its own and a run of 429s never eats the allowance for real faults (or
+    vice versa).
     """
 
     max_attempts: int = 8  #: attempts per request that may end in a fault (first one included)
