@@ -36,13 +36,13 @@ from bench_sync import DATASET_START, Scenario, emulator_process, machine_line, 
 from yarl import URL  # noqa: E402
 
 from tap_spinvoices.settings import parse_settings  # noqa: E402
-from tap_spinvoices.spapi.session import SharedAuth, open_session  # noqa: E402
-from tap_spinvoices.streams.customer_invoices import (  # noqa: E402
-    OPERATION,
-    invoices_path,
-    parse_page,
-    window_params,
-)
+from tap_spinvoices.spapi.operations import GET_CUSTOMER_INVOICES_2021_12_28  # noqa: E402
+from tap_spinvoices.spapi.session import TokensAndBudgets, open_session  # noqa: E402
+from tap_spinvoices.streams.customer_invoices import parse_page, window_params  # noqa: E402
+from tap_spinvoices.tap import session_options  # noqa: E402
+
+OPERATION = GET_CUSTOMER_INVOICES_2021_12_28.name
+INVOICES_PATH = GET_CUSTOMER_INVOICES_2021_12_28.path
 from tap_spinvoices.sync.windows import Window, plan_windows  # noqa: E402
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ MODES = ("aiohttp read", "+ orjson.loads", "SpApiClient")
 async def walk_raw(session: ApiSession, token: str, window: Window, *, decode: bool) -> int:
     """Fetch every page of ``window`` with bare aiohttp; return the records seen."""
     client: SpApiClient = session.client
-    base = client._base_url + invoices_path("2021-12-28")  # noqa: SLF001 - benchmark only
+    base = client._base_url + INVOICES_PATH  # noqa: SLF001 - benchmark only
     headers = {"x-amz-access-token": token, "accept": "application/json"}
     params: dict[str, str | int] = window_params(window, None)
     records = 0
@@ -77,7 +77,7 @@ async def walk_raw(session: ApiSession, token: str, window: Window, *, decode: b
 
 async def walk_client(session: ApiSession, window: Window) -> int:
     """Fetch every page of ``window`` with the tap's client; return the records seen."""
-    path = invoices_path("2021-12-28")
+    path = INVOICES_PATH
     params: dict[str, str | int] = window_params(window, None)
     records = 0
     while True:
@@ -96,8 +96,9 @@ async def one_round(
 ) -> dict[str, tuple[float, int]]:
     """CPU seconds and records of each mode, in one event loop and session."""
     results: dict[str, tuple[float, int]] = {}
-    async with open_session(settings, SharedAuth(), settings.base_url("eu")) as session:
-        path = invoices_path("2021-12-28")
+    options = session_options(settings)
+    async with open_session(options, TokensAndBudgets(), settings.base_url("eu")) as session:
+        path = INVOICES_PATH
         await walk_client(session, windows[0])  # warm up: LWA, RDT, connections
         token = await session.client._rdt.token_for(path)  # noqa: SLF001 - benchmark only
         for mode in MODES:

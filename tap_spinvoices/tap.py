@@ -24,7 +24,12 @@ from singer_sdk.singerlib import StateMessage
 from tap_spinvoices.errors import CatalogError, ConfigError, SpinvoicesError, StateError
 from tap_spinvoices.output.writer import OrjsonSingerWriter
 from tap_spinvoices.settings import Settings, config_jsonschema, parse_settings
-from tap_spinvoices.spapi.session import ApiSession, SharedAuth, open_session
+from tap_spinvoices.spapi.session import (
+    ApiSession,
+    SessionOptions,
+    TokensAndBudgets,
+    open_session,
+)
 from tap_spinvoices.streams import (
     CustomerInvoicesStream,
     InvoiceDocumentsStream,
@@ -76,18 +81,18 @@ class TapSpinvoices(Tap):
         return self._settings
 
     @property
-    def shared_auth(self) -> SharedAuth:
+    def tokens_and_budgets(self) -> TokensAndBudgets:
         """Tokens and rate budgets that outlive one event loop (one per partition)."""
-        if not hasattr(self, "_shared_auth"):
-            self._shared_auth = SharedAuth()
-        return self._shared_auth
+        if not hasattr(self, "_tokens_and_budgets"):
+            self._tokens_and_budgets = TokensAndBudgets()
+        return self._tokens_and_budgets
 
     @asynccontextmanager
     async def open_session(self, default_region: str) -> AsyncIterator[ApiSession]:
         """An SP-API client for the running event loop, closed when the block ends."""
         settings = self.settings
         async with open_session(
-            settings, self.shared_auth, settings.base_url(default_region)
+            session_options(settings), self.tokens_and_budgets, settings.base_url(default_region)
         ) as session:
             yield session
 
@@ -166,6 +171,21 @@ class TapSpinvoices(Tap):
                 code,
             )
             sys.exit(code)
+
+
+def session_options(settings: Settings) -> SessionOptions:
+    """What an SP-API session needs of the settings."""
+    return SessionOptions(
+        lwa_client_id=settings.lwa_client_id,
+        lwa_client_secret=settings.lwa_client_secret,
+        refresh_token=settings.refresh_token,
+        lwa_token_url=settings.lwa_token_url,
+        max_concurrency=settings.max_concurrency,
+        rate_budget_share=settings.rate_budget_share,
+        request_timeout_s=settings.request_timeout_s,
+        max_retries=settings.max_retries,
+        use_rdt=settings.use_rdt,
+    )
 
 
 def main() -> None:

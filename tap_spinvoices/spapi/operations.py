@@ -93,12 +93,14 @@ class Operation:
         return path
 
 
+# operationId of both getCustomerInvoices versions: they share one rate budget.
+CUSTOMER_INVOICES_OPERATION_ID: Final = "getCustomerInvoices"
 _DF_PLAN = UsagePlan(rate=10.0, burst=10)  # "Rate 10, Burst 10" in both DF Shipping models
 
 
 def _customer_invoices(version: str, model: str) -> Operation:
     return Operation(
-        name="getCustomerInvoices",
+        name=CUSTOMER_INVOICES_OPERATION_ID,
         method="GET",
         path=f"/vendor/directFulfillment/shipping/{version}/customerInvoices",
         role=DIRECT_TO_CONSUMER_SHIPPING,

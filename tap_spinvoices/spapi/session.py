@@ -16,15 +16,28 @@ from tap_spinvoices.spapi.retry import RetryPolicy
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from tap_spinvoices.settings import Settings
-
 
 @dataclass
-class SharedAuth:
+class TokensAndBudgets:
     """What outlives one event loop: cached tokens and how full each rate budget is."""
 
     tokens: TokenStore = field(default_factory=TokenStore)
     budgets: BudgetLedger = field(default_factory=BudgetLedger)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SessionOptions:
+    """What a session needs of the tap's settings (the settings of the same names)."""
+
+    lwa_client_id: str
+    lwa_client_secret: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    lwa_token_url: str
+    max_concurrency: int  #: windows in flight at once
+    rate_budget_share: float  #: fraction of each quota the tap may use, in (0, 1]
+    request_timeout_s: float
+    max_retries: int  #: attempts per request that may end in a fault
+    use_rdt: bool
 
 
 @dataclass(frozen=True)
@@ -38,25 +51,25 @@ class ApiSession:
 
 @asynccontextmanager
 async def open_session(
-    settings: Settings, shared: SharedAuth, base_url: str
+    options: SessionOptions, shared: TokensAndBudgets, base_url: str
 ) -> AsyncIterator[ApiSession]:
     """An SP-API client for the running loop; its session and budgets close with the block."""
     # Enough connections for every window in flight plus token calls.
-    connector = aiohttp.TCPConnector(limit=settings.max_concurrency + 4)
+    connector = aiohttp.TCPConnector(limit=options.max_concurrency + 4)
     user_agent = default_user_agent()
     async with aiohttp.ClientSession(
         connector=connector, headers={"user-agent": user_agent}
     ) as session:
-        budgets = OperationBudgets(share=settings.rate_budget_share, ledger=shared.budgets)
+        budgets = OperationBudgets(share=options.rate_budget_share, ledger=shared.budgets)
         try:
             lwa = LwaTokenProvider(
                 session,
-                client_id=settings.lwa_client_id,
-                client_secret=settings.lwa_client_secret,
-                refresh_token=settings.refresh_token,
+                client_id=options.lwa_client_id,
+                client_secret=options.lwa_client_secret,
+                refresh_token=options.refresh_token,
                 store=shared.tokens,
-                token_url=settings.lwa_token_url,
-                timeout_s=settings.request_timeout_s,
+                token_url=options.lwa_token_url,
+                timeout_s=options.request_timeout_s,
             )
             client = SpApiClient(
                 session,
@@ -64,10 +77,10 @@ async def open_session(
                 lwa=lwa,
                 budgets=budgets,
                 store=shared.tokens,
-                policy=RetryPolicy(max_attempts=settings.max_retries),
-                use_rdt=settings.use_rdt,
+                policy=RetryPolicy(max_attempts=options.max_retries),
+                use_rdt=options.use_rdt,
                 user_agent=user_agent,
-                timeout_s=settings.request_timeout_s,
+                timeout_s=options.request_timeout_s,
             )
             yield ApiSession(client, budgets, session)
         finally:

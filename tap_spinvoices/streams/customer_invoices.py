@@ -6,11 +6,12 @@ import binascii
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import pybase64
 
 from tap_spinvoices.errors import ExpiredNextTokenError, unexpected_response
+from tap_spinvoices.spapi import operations
 from tap_spinvoices.sync.bookmarks import format_instant
 from tap_spinvoices.sync.windowed_stream import WindowedStream, load_schema
 from tap_spinvoices.sync.windows import Window, api_timestamp
@@ -19,9 +20,9 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib import MetadataMapping
 
-    from tap_spinvoices.spapi.client import SpApiClient
+    from tap_spinvoices.spapi.client import SpApiCalls, SpApiClient
 
-OPERATION: Final = "getCustomerInvoices"
+OPERATION: Final = operations.CUSTOMER_INVOICES_OPERATION_ID
 PAGE_LIMIT: Final = 100  # getCustomerInvoices: limit maximum 100
 # A window whose nextToken is refused is fetched again from its first page this many times.
 MAX_WINDOW_RESTARTS: Final = 3
@@ -31,26 +32,6 @@ DIGEST_FIELDS: Final = frozenset({"content_sha256", "content_bytes"})
 _RECORD_OVERHEAD_BYTES: Final = 400
 
 logger = logging.getLogger(__name__)
-
-
-class JsonGetter(Protocol):
-    """The part of the SP-API client this module needs."""
-
-    async def get_json(
-        self,
-        operation: str,
-        path: str,
-        params: Mapping[str, str | int],
-        *,
-        restricted: bool = False,
-    ) -> dict[str, Any]:
-        """GET ``path`` as ``operation`` and return the decoded JSON body."""
-        ...
-
-
-def invoices_path(api_version: str) -> str:
-    """Path of getCustomerInvoices; the RDT is minted for exactly this path."""
-    return f"/vendor/directFulfillment/shipping/{api_version}/customerInvoices"
 
 
 def window_params(window: Window, party: str | None) -> dict[str, str | int]:
@@ -115,7 +96,7 @@ def build_record(
 
 
 async def window_pages(
-    client: JsonGetter,
+    client: SpApiCalls,
     window: Window,
     *,
     party: str | None,
@@ -123,14 +104,17 @@ async def window_pages(
     digests: frozenset[str] = DIGEST_FIELDS,
 ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
     """Every page of one window as (records, approximate bytes), following nextToken."""
-    path = invoices_path(api_version)
+    operation = operations.customer_invoices(api_version)
+    path = operation.path  # the RDT is minted for exactly this path
     first_page = window_params(window, party)
     shared = window_fields(window, party, api_version)
     params = first_page
     restarts = 0
     while True:
         try:
-            body = await client.get_json(OPERATION, path, params, restricted=True)
+            body = await client.get_json(
+                operation.name, path, params, restricted=operation.restricted
+            )
         except ExpiredNextTokenError:
             # Tokens can expire while a window waits its turn: start the window over; the
             # records already seen are dropped by the adjacent-window de-duplication.

@@ -17,22 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from tap_spinvoices.settings import parse_datetime
-from tap_spinvoices.streams.invoices_api import (
-    EXPORTS_PATH,
-    UNFINISHED_STATUSES,
-    export_record,
-    get_export,
-)
+from tap_spinvoices.spapi.operations import CREATE_INVOICES_EXPORT
+from tap_spinvoices.streams.invoices_api import UNFINISHED_STATUSES, export_record, get_export
 from tap_spinvoices.sync.bookmarks import StateChange, format_instant
 from tap_spinvoices.sync.windows import Window, api_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
-CREATE_EXPORT: Final = "createInvoicesExport"
+    from tap_spinvoices.spapi.client import SpApiCalls
+
 STATE_KEY: Final = "export_requests"
 DAY: Final = timedelta(days=1)
 # Pauses between polls grow by this factor up to this many times the first pause.
@@ -40,22 +37,6 @@ _POLL_GROWTH: Final = 1.5
 _POLL_CAP_FACTOR: Final = 10
 
 logger = logging.getLogger(__name__)
-
-
-class JsonClient(Protocol):
-    """The part of the SP-API client export creation needs."""
-
-    async def get_json(
-        self, operation: str, path: str, params: Mapping[str, str | int], *, restricted: bool = ...
-    ) -> dict[str, Any]:
-        """GET as ``operation``."""
-        ...
-
-    async def post_json(
-        self, operation: str, path: str, body: Mapping[str, Any], *, restricted: bool = ...
-    ) -> dict[str, Any]:
-        """POST as ``operation``."""
-        ...
 
 
 def days_to_request(
@@ -83,7 +64,7 @@ def request_body(marketplace: str, day: Window) -> dict[str, Any]:
 
 
 async def create_and_poll(  # noqa: PLR0913 - the whole step list of the module docstring
-    client: JsonClient,
+    client: SpApiCalls,
     *,
     marketplace: str,
     state: Mapping[str, Any],
@@ -100,7 +81,8 @@ async def create_and_poll(  # noqa: PLR0913 - the whole step list of the module 
     }
     through = requests.get("created_through")
     for day in days_to_request(parse_datetime(through) if through else None, start_date, end_date):
-        body = await client.post_json(CREATE_EXPORT, EXPORTS_PATH, request_body(marketplace, day))
+        create = CREATE_INVOICES_EXPORT
+        body = await client.post_json(create.name, create.path, request_body(marketplace, day))
         export_id = str(body["exportId"])
         in_flight[export_id] = day
         yield StateChange(_created(export_id, day))

@@ -24,8 +24,8 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from yarl import URL
 
 from tap_spinvoices.errors import RetriesExhaustedError, unexpected_response
+from tap_spinvoices.spapi.operations import GET_INVOICES_DOCUMENT
 from tap_spinvoices.streams.invoice_exports import InvoiceExportsStream
-from tap_spinvoices.streams.invoices_api import BASE
 from tap_spinvoices.sync.thread_bridge import iterate
 from tap_spinvoices.sync.windowed_stream import emit_state, load_schema
 
@@ -34,10 +34,9 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
-    from tap_spinvoices.streams.customer_invoices import JsonGetter
+    from tap_spinvoices.spapi.client import SpApiCalls
     from tap_spinvoices.tap import TapSpinvoices
 
-GET_DOCUMENT: Final = "getInvoicesDocument"
 # Custom key in the state of invoice_documents.
 DONE_DOCUMENTS: Final = "done_document_ids"
 # Enough for years of daily exports; older ids fall out and their exports are long done.
@@ -61,23 +60,20 @@ class DownloadStats:
     failed: int = 0
 
 
-def document_path(document_id: str) -> str:
-    """Path of getInvoicesDocument for one document."""
-    return f"{BASE}/documents/{document_id}"
-
-
-async def mint_url(client: JsonGetter, document_id: str) -> str:
+async def mint_url(client: SpApiCalls, document_id: str) -> str:
     """Ask getInvoicesDocument for the document's pre-signed URL (waits for the budget)."""
-    body = await client.get_json(GET_DOCUMENT, document_path(document_id), {})
+    operation = GET_INVOICES_DOCUMENT
+    path = operation.path_for(invoicesDocumentId=document_id)
+    body = await client.get_json(operation.name, path, {})
     document = body.get("invoicesDocument")
     url = document.get("invoicesDocumentUrl") if isinstance(document, Mapping) else None
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise unexpected_response(GET_DOCUMENT, "no invoicesDocumentUrl")
+        raise unexpected_response(operation.name, "no invoicesDocumentUrl")
     return url
 
 
 async def download_document(
-    client: JsonGetter,
+    client: SpApiCalls,
     http: aiohttp.ClientSession,
     document_id: str,
     *,
@@ -116,7 +112,7 @@ async def download_document(
             MAX_MINTS,
         )
     msg = (
-        f"{GET_DOCUMENT}: the download of invoices document {document_id} failed "
+        f"{GET_INVOICES_DOCUMENT.name}: the download of invoices document {document_id} failed "
         f"{MAX_MINTS} times (last: {last_problem})"
     )
     raise RetriesExhaustedError(msg)

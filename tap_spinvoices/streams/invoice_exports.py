@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.spapi.operations import GET_INVOICES_EXPORTS
 from tap_spinvoices.streams import export_requests, invoices_api
 from tap_spinvoices.streams.invoices_api import BrazilInvoicesApiStream
 from tap_spinvoices.sync.windowed_stream import load_schema
@@ -37,7 +38,7 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
     name = "invoice_exports"
     primary_keys: ClassVar[list[str]] = ["exportId"]
     schema = load_schema("invoice_exports")
-    operation = invoices_api.GET_EXPORTS
+    operation = GET_INVOICES_EXPORTS.name
 
     def __init__(self, tap: Tap) -> None:
         """Remember the document ids of DONE exports for the child stream."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from tap_spinvoices.spapi.operations import GET_INVOICES
 from tap_spinvoices.streams import invoices_api
 from tap_spinvoices.streams.invoices_api import BrazilInvoicesApiStream
 from tap_spinvoices.sync.windowed_stream import load_schema
@@ -23,7 +24,7 @@ class InvoicesStream(BrazilInvoicesApiStream):
     name = "invoices"
     primary_keys: ClassVar[list[str]] = ["id"]
     schema = load_schema("invoices")
-    operation = invoices_api.GET_INVOICES
+    operation = GET_INVOICES.name
 
     def window_pages(
         self, client: SpApiClient, window: Window, context: Context | None

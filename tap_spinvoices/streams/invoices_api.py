@@ -8,19 +8,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 from tap_spinvoices.errors import unexpected_response
 from tap_spinvoices.settings import BRAZIL_MARKETPLACE_ID
+from tap_spinvoices.spapi.operations import GET_INVOICES, GET_INVOICES_EXPORT, GET_INVOICES_EXPORTS
 from tap_spinvoices.sync.bookmarks import format_instant
 from tap_spinvoices.sync.windowed_stream import WindowedStream
 from tap_spinvoices.sync.windows import Window, api_timestamp
 
 if TYPE_CHECKING:
-    from tap_spinvoices.streams.customer_invoices import JsonGetter
+    from tap_spinvoices.spapi.client import SpApiCalls
+    from tap_spinvoices.spapi.operations import Operation
 
-BASE: Final = "/tax/invoices/2024-06-19"
-EXPORTS_PATH: Final = f"{BASE}/exports"
-INVOICES_PATH: Final = f"{BASE}/invoices"
-GET_EXPORTS: Final = "getInvoicesExports"
-GET_EXPORT: Final = "getInvoicesExport"
-GET_INVOICES: Final = "getInvoices"
 PAGE_SIZE: Final = 100  # getInvoicesExports and getInvoices answer at most 100 items a page
 
 # Export.status values (ExportStatus): the two that still change.
@@ -46,11 +42,6 @@ INVOICE_FIELDS: Final = (
     "transactionType",
 )
 _ITEM_BYTES: Final = 600  # rough memory of one export or invoice, for the read-ahead budget
-
-
-def export_path(export_id: str) -> str:
-    """Path of getInvoicesExport for one export."""
-    return f"{EXPORTS_PATH}/{export_id}"
 
 
 def pick(item: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
@@ -79,7 +70,7 @@ def _record(
 
 
 async def exports_window_pages(
-    client: JsonGetter, window: Window, *, marketplace: str
+    client: SpApiCalls, window: Window, *, marketplace: str
 ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
     """Pages of getInvoicesExports for exports created in one window."""
     first: dict[str, str | int] = {
@@ -89,13 +80,13 @@ async def exports_window_pages(
         "dateEnd": api_timestamp(window.created_before),
         "pageSize": PAGE_SIZE,
     }
-    async for items in _pages(client, GET_EXPORTS, EXPORTS_PATH, first, "exports"):
+    async for items in _pages(client, GET_INVOICES_EXPORTS, first, "exports"):
         records = [export_record(e, marketplace, window) for e in items]
         yield records, _ITEM_BYTES * len(records)
 
 
 async def invoices_window_pages(
-    client: JsonGetter,
+    client: SpApiCalls,
     window: Window,
     *,
     marketplace: str,
@@ -111,33 +102,33 @@ async def invoices_window_pages(
         "pageSize": PAGE_SIZE,
         **filters,
     }
-    async for items in _pages(client, GET_INVOICES, INVOICES_PATH, first, "invoices"):
+    async for items in _pages(client, GET_INVOICES, first, "invoices"):
         records = [invoice_record(i, marketplace, window) for i in items]
         yield records, _ITEM_BYTES * len(records)
 
 
-async def get_export(client: JsonGetter, export_id: str) -> dict[str, Any]:
+async def get_export(client: SpApiCalls, export_id: str) -> dict[str, Any]:
     """The current Export object of one export (getInvoicesExport)."""
-    body = await client.get_json(GET_EXPORT, export_path(export_id), {})
+    operation = GET_INVOICES_EXPORT
+    body = await client.get_json(operation.name, operation.path_for(exportId=export_id), {})
     export = body.get("export")
     if not isinstance(export, Mapping) or not export.get("exportId"):
-        raise unexpected_response(GET_EXPORT, "no export object")
+        raise unexpected_response(operation.name, "no export object")
     return dict(export)
 
 
 async def _pages(
-    client: JsonGetter,
-    operation: str,
-    path: str,
+    client: SpApiCalls,
+    operation: Operation,
     first: Mapping[str, str | int],
     list_key: str,
 ) -> AsyncIterator[list[Mapping[str, Any]]]:
     params: Mapping[str, str | int] = first
     while True:
-        body = await client.get_json(operation, path, params)
+        body = await client.get_json(operation.name, operation.path, params)
         items = body.get(list_key) or []
         if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-            raise unexpected_response(operation, f"{list_key} is not a list of objects")
+            raise unexpected_response(operation.name, f"{list_key} is not a list of objects")
         # The model warns that pages can be empty while a nextToken follows: keep going.
         yield items
         token = body.get("nextToken")
@@ -152,8 +143,9 @@ class BrazilInvoicesApiStream(WindowedStream):
     """A windowed Invoices API 2024-06-19 stream: NA region, one bookmark per marketplace."""
 
     default_region = "na"
-    # getInvoicesExports and getInvoices allow 0.1 requests/s after a burst of 20: windows
-    # split for parallelism would only queue. One window covers a week.
+    # getInvoicesExports and getInvoices refill slowly once their burst is spent (usage plans
+    # in spapi/operations.py): windows split for parallelism would only queue. One window
+    # covers a week.
     max_window = timedelta(days=7)
     split_for_parallelism = False
 

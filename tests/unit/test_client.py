@@ -27,8 +27,10 @@ from tap_spinvoices.errors import (
 )
 from tap_spinvoices.spapi import client as client_module
 from tap_spinvoices.spapi.auth import LwaTokenProvider, TokenStore
-from tap_spinvoices.spapi.client import RDT_PATH, SpApiClient, default_user_agent, parse_error_body
-from tap_spinvoices.spapi.ratelimits import USAGE_PLANS, OperationBudgets, UsagePlan
+from tap_spinvoices.spapi.client import SpApiClient, default_user_agent
+from tap_spinvoices.spapi.operations import CREATE_RESTRICTED_DATA_TOKEN, USAGE_PLANS, UsagePlan
+from tap_spinvoices.spapi.ratelimits import OperationBudgets
+from tap_spinvoices.spapi.responses import parse_error_body
 from tap_spinvoices.spapi.retry import RetryPolicy
 from tests.unit.test_auth import (
     CLIENT_ID,
@@ -53,6 +55,7 @@ T = TypeVar("T")
 DF_PATH = "/vendor/directFulfillment/shipping/2021-12-28/customerInvoices"
 V1_PATH = "/vendor/directFulfillment/shipping/v1/customerInvoices"
 EXPORTS_PATH = "/tax/invoices/2024-06-19/exports"
+RDT_PATH = CREATE_RESTRICTED_DATA_TOKEN.path
 OP = "getCustomerInvoices"
 PARAMS = {"createdAfter": "2024-07-01T00:00:00Z", "createdBefore": "2024-07-08T00:00:00Z"}
 PAGE = {"customerInvoices": [{"purchaseOrderNumber": "PO1", "content": "JVBERi0="}]}

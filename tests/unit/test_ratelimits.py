@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import pytest
 
+from tap_spinvoices.spapi.operations import UsagePlan
 from tap_spinvoices.spapi.ratelimits import (
     ARRIVAL_SPREAD_S,
-    USAGE_PLANS,
     BudgetLedger,
     OperationBudgets,
     TokenBucketLimiter,
-    UsagePlan,
     paced_plan,
 )
 
@@ -70,27 +69,6 @@ async def acquisition_times(budgets: OperationBudgets, operation: str, count: in
 T = TypeVar("T")
 
 PLAN = {"op": UsagePlan(rate=2.0, burst=5)}
-
-
-class TestUsagePlans:
-    @pytest.mark.parametrize(
-        ("operation", "rate", "burst"),
-        [
-            ("getCustomerInvoices", 10, 10),
-            ("createRestrictedDataToken", 1, 10),
-            ("getInvoicesExports", 0.1, 20),
-            ("getInvoicesExport", 2, 15),
-            ("getInvoicesDocument", 0.0167, 1),
-            ("createInvoicesExport", 0.167, 1),
-            ("getInvoices", 0.1, 20),
-            ("getInvoice", 2, 15),
-            ("getInvoicesAttributes", 1, 1),
-        ],
-    )
-    def test_table_matches_the_sp_api_models(self, operation, rate, burst):
-        plan = USAGE_PLANS[operation]
-        assert plan.rate == pytest.approx(rate, rel=0.01)
-        assert plan.burst == burst
 
 
 class TestPacing:

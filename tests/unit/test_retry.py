@@ -5,7 +5,6 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from tap_spinvoices.errors import RetriesExhaustedError, TransientError
 from tap_spinvoices.spapi.retry import (
     RetryPolicy,
     Verdict,
@@ -78,17 +77,13 @@ class TestClassifyException:
             aiohttp.ClientPayloadError("truncated"),
             TimeoutError(),
             aiohttp.ConnectionTimeoutError(),
-            TransientError("malformed JSON"),
         ],
     )
-    def test_connection_errors_timeouts_and_bad_json_are_retried(self, exc):
+    def test_connection_errors_and_timeouts_are_retried(self, exc):
         assert classify_exception(exc) is Verdict.RETRY
 
-    @pytest.mark.parametrize(
-        "exc", [RetriesExhaustedError("spent"), aiohttp.InvalidURL("x"), ValueError("bug")]
-    )
-    def test_spent_budgets_and_bugs_are_not_retried(self, exc):
-        assert classify_exception(exc) is Verdict.FAIL
+    def test_other_client_errors_are_not_retried(self):
+        assert classify_exception(aiohttp.InvalidURL("x")) is Verdict.FAIL
 
 
 class TestDelay:
