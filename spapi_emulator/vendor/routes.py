@@ -139,7 +139,7 @@ def parse_query(query: MultiMapping[str], state: EmulatorState) -> CustomerInvoi
     offset = 0
     next_token = query.get("nextToken")
     if next_token is not None:
-        decoded = state.next_tokens.decode(
+        decoded = state.next_tokens.decode_offset(
             next_token, params_fingerprint, state.config.next_token_ttl
         )
         if decoded is None:
@@ -185,7 +185,7 @@ def customer_invoice_list(query: CustomerInvoicesQuery, state: EmulatorState) ->
     body: dict[str, object] = {}
     next_offset = query.offset + len(page)
     if next_offset < len(window):
-        token = state.next_tokens.encode(next_offset, query.params_fingerprint)
+        token = state.next_tokens.encode_offset(next_offset, query.params_fingerprint)
         body["pagination"] = {"nextToken": token}
     body["customerInvoices"] = invoices
     return body

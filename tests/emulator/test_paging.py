@@ -21,12 +21,12 @@ def codec(clock: FakeClock) -> NextTokenCodec:
 
 
 def test_token_round_trips_its_offset(codec: NextTokenCodec) -> None:
-    assert codec.decode(codec.encode(1234, QUERY), QUERY, ttl=None) == 1234
+    assert codec.decode_offset(codec.encode_offset(1234, QUERY), QUERY, ttl=None) == 1234
 
 
 def test_token_is_standard_base64_with_plus_slash_and_padding(codec: NextTokenCodec) -> None:
     for offset in (0, 5, 99_999):
-        token = codec.encode(offset, QUERY)
+        token = codec.encode_offset(offset, QUERY)
         assert {"+", "/"} <= set(token)
         assert token.endswith("=")
         base64.b64decode(token, validate=True)
@@ -49,18 +49,18 @@ def test_parameter_order_does_not_matter_but_values_do() -> None:
     ids=["unencoded-plus", "tampered", "truncated", "foreign", "garbage"],
 )
 def test_damaged_tokens_are_rejected(codec: NextTokenCodec, mangle) -> None:
-    assert codec.decode(mangle(codec.encode(10, QUERY)), QUERY, ttl=None) is None
+    assert codec.decode_offset(mangle(codec.encode_offset(10, QUERY)), QUERY, ttl=None) is None
 
 
 def test_token_from_another_server_is_rejected(clock: FakeClock, codec: NextTokenCodec) -> None:
     other = NextTokenCodec(clock)
-    assert other.decode(codec.encode(10, QUERY), QUERY, ttl=None) is None
+    assert other.decode_offset(codec.encode_offset(10, QUERY), QUERY, ttl=None) is None
 
 
 def test_token_expires_after_its_ttl(codec: NextTokenCodec, clock: FakeClock) -> None:
-    token = codec.encode(10, QUERY)
+    token = codec.encode_offset(10, QUERY)
     clock.advance(30.0)
-    assert codec.decode(token, QUERY, ttl=30.0) == 10
+    assert codec.decode_offset(token, QUERY, ttl=30.0) == 10
     clock.advance(0.001)
-    assert codec.decode(token, QUERY, ttl=30.0) is None
-    assert codec.decode(token, QUERY, ttl=None) == 10
+    assert codec.decode_offset(token, QUERY, ttl=30.0) is None
+    assert codec.decode_offset(token, QUERY, ttl=None) == 10
