@@ -12,7 +12,7 @@ from spapi_emulator.invoices import routes as invoices_routes
 from spapi_emulator.paths import STATS_PATH
 from spapi_emulator.pipeline import OPERATION_KEY, RESET_KEY, STATE_KEY
 from spapi_emulator.state import EmulatorState
-from spapi_emulator.stats import RESET
+from spapi_emulator.stats import CONNECTION_RESET
 from spapi_emulator.vendor import routes as vendor_routes
 
 if TYPE_CHECKING:
@@ -65,7 +65,7 @@ async def _sp_api_middleware(
         if plan is not None:
             response.headers["x-amzn-RateLimit-Limit"] = format_rate(plan[0])
     if request.path != STATS_PATH:
-        status = RESET if request.get(RESET_KEY) else response.status
+        status = CONNECTION_RESET if request.get(RESET_KEY) else response.status
         state.stats.record(operation or UNMATCHED, status)
     return response
 

@@ -106,7 +106,9 @@ def _restricted_paths(body: object) -> list[str]:
     """Validate a CreateRestrictedDataTokenRequest and return its paths.
 
     Raises:
-        ApiError: 400 as the real Tokens API answers (spapi.md section 8, items 5 and 7).
+        ApiError: 400 as the real Tokens API answers: "Could not match input arguments" for
+            a path without its leading slash (amzn/selling-partner-api-models#434), and
+            dataElements refused on DF paths (amzn/selling-partner-api-docs#2603).
 
     """
     resources = body.get("restrictedResources") if isinstance(body, dict) else None
@@ -160,7 +162,8 @@ async def create_restricted_data_token(request: web.Request, state: EmulatorStat
     paths = _restricted_paths(body)
     if state.config.rdt_denied:
         # The answer when the app lacks the Direct-to-Consumer Shipping (Restricted) role or
-        # the vendor did not re-authorize after it was added (spapi.md section 8, item 6).
+        # the vendor did not re-authorize after it was added (amzn/selling-partner-api-docs#1396,
+        # amzn/selling-partner-api-models#4382).
         raise errors.invalid_input(errors.RDT_ACCESS_DENIED)
     token = state.tokens.issue_restricted_data_token(paths, state.config.rdt_ttl)
     return errors.json_response(

@@ -84,7 +84,8 @@ class EmulatorConfig:
         access_token_ttl: Lifetime of LWA access tokens in seconds (real service: 3600).
         rdt_ttl: Lifetime of restricted data tokens in seconds (real service: 3600).
         require_rdt: getCustomerInvoices demands an RDT minted for its exact path; False also
-            accepts a plain LWA access token (the PII-policy reversal in spapi.md section 5).
+            accepts a plain LWA access token (Amazon's withdrawn notice that LWA tokens would
+            stop returning PII, see pipeline.require_restricted_token).
         rdt_denied: createRestrictedDataToken answers 400 like for a vendor whose application
             lacks the Direct-to-Consumer Shipping (Restricted) role.
         rdt_fail_once_503: The first createRestrictedDataToken call answers 503.

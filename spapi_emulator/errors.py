@@ -5,7 +5,8 @@ from __future__ import annotations
 import orjson
 from aiohttp import web
 
-# Wording observed from the real service (spapi.md sections 1 and 8); messages, not secrets.
+# Wording of the real service as quoted in the SP-API models' examples and in issue threads
+# (e.g. amzn/selling-partner-api-models#230, #2256, #4946); messages, not secrets.
 # ruff: noqa: S105
 ACCESS_DENIED = "Access to requested resource is denied."
 TOKEN_EXPIRED = "The access token you provided has expired."

@@ -116,7 +116,9 @@ def require_restricted_token(request: web.Request, state: EmulatorState) -> None
     """Authorize a restricted operation: an RDT minted for this exact path (Tokens API).
 
     With ``require_rdt`` off a plain LWA access token is accepted too, as the real service
-    still does for some restricted operations (spapi.md section 5, [D-PII2]).
+    still does for some restricted operations: Amazon withdrew its notice that LWA tokens
+    would stop returning PII
+    (https://developer-docs.amazon.com/sp-api/changelog/update-discontinued-support-lwa-tokens-can-no-longer-retrieve-pii-in-selling-partner-api).
 
     Args:
         request: The request; its ``x-amz-access-token`` header and path are checked.

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 # Status key of requests aborted without a response (fault_reset_rate).
-RESET = "reset"
+CONNECTION_RESET = "reset"
 
 
 @dataclass
@@ -50,7 +50,7 @@ class Stats:
                     "requests": counters.requests,
                     "by_status": dict(sorted(counters.by_status.items())),
                     "throttled": counters.by_status["429"],
-                    "resets": counters.by_status[RESET],
+                    "resets": counters.by_status[CONNECTION_RESET],
                 }
                 for operation, counters in sorted(self._operations.items())
             }

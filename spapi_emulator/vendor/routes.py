@@ -32,7 +32,7 @@ MAX_RANGE = timedelta(days=7)
 MIN_LIMIT, MAX_LIMIT, DEFAULT_LIMIT = 1, 100, 50
 SORT_ORDERS = ("ASC", "DESC")
 # Every query parameter the model declares; anything else is refused like the real service
-# refuses an auto-appended marketplaceIds (spapi.md section 8, item 10).
+# refuses an auto-appended marketplaceIds (saleweaver/python-amazon-sp-api#270, #1109).
 QUERY_PARAMETERS = frozenset(
     {"shipFromPartyId", "limit", "createdAfter", "createdBefore", "sortOrder", "nextToken"}
 )

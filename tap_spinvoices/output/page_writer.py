@@ -2,7 +2,7 @@
 
 For every record the SDK runs ``post_process``, ``_process_record``, a copy-and-pop of
 deselected properties, type conformance, every stream map, a ``RecordMessage``, the writer
-and ``increment_state``: 12-15 us a record (../shared/docs/singer-sdk.md section 7), where
+and ``increment_state``: 12-15 us a record (benchmarks/README.md, run (d)), where
 the whole budget of the tap is 5 us. When none of those steps would change the record (no
 stream maps or flattening, no BATCH files, no dry-run record limit, no child streams, no
 ``post_process``, conformance off), the writer can be handed a page at once; the only

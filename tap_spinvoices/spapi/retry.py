@@ -102,10 +102,9 @@ class RetryPolicy:
     Faults (5xx, resets, timeouts, malformed JSON) and throttling (429) have separate
     budgets. A 429 is not a failure: it means the bucket Amazon keeps for this selling
     partner is empty, often because other apps the seller authorised share the quota
-    (429 QuotaExceeded reports: saleweaver/python-amazon-sp-api#1042,
-    amzn/selling-partner-api-docs#2711). Pacing plus backoff recovers from it, so it gets a
-    larger budget of its own and a run of 429s never eats the allowance for real faults (or
-    vice versa).
+    (amzn/selling-partner-api-models#5210; docs/quirks.md, "Throttling"). Pacing plus backoff
+    recovers from it, so it gets a larger budget of its own and a run of 429s never eats the
+    allowance for real faults (or vice versa).
     """
 
     max_attempts: int = 8  #: attempts per request that may end in a fault (first one included)

@@ -1,9 +1,10 @@
 """Replay of the Invoices API model's static sandbox examples against the emulator.
 
-Each example of ``x-amzn-api-sandbox.static`` (spapi.md section 3.11) is sent as a request;
-400 answers must equal the example's body exactly, 2xx answers must have its status and shape
-(ids, tokens and URLs may differ). The examples are copied here verbatim; when the model file
-is available next to the repository, a test checks the copy against it.
+Each example of ``x-amzn-api-sandbox.static`` in the vendored model
+(tests/spapi_models/InvoicesApiModel_2024-06-19.json) is sent as a request; 400 answers must
+equal the example's body exactly, 2xx answers must have its status and shape (ids, tokens and
+URLs may differ). The examples are copied here verbatim; a test checks the copy against the
+model.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ DOCUMENT_ID = "18c598f5-75db-4c1a-bd3e-4c64b36781c5"
 TRANSACTION_ID = "94cd4e1a-5cc5-486d-b592-045a95a168e1"
 TOKEN = "WTtGLzlBkat22iOI5C1yrpSPqMpz9UHYxdvm5U4DqEVJL5hqxv9xMuXe3eg35i17"  # noqa: S105
 NEXT_TOKEN_ALONE = "Specifying nextToken with any other parameters will cause the request to fail."  # noqa: S105
-INVOICE = {
+SANDBOX_INVOICE = {
     "date": "2024-07-10T15:00:00.000Z",
     "errorCode": "",
     "externalInvoiceId": "1283743",
@@ -204,7 +205,7 @@ EXAMPLES: list[tuple[str, str, str, dict[str, Any], int, dict[str, Any]]] = [
             "transactionType": "CUSTOMER_SALES",
         },
         200,
-        {"invoices": [INVOICE], "nextToken": TOKEN},
+        {"invoices": [SANDBOX_INVOICE], "nextToken": TOKEN},
     ),
     (
         "getInvoices",
@@ -212,7 +213,7 @@ EXAMPLES: list[tuple[str, str, str, dict[str, Any], int, dict[str, Any]]] = [
         "/invoices",
         {"externalInvoiceId": "1283743", "marketplaceId": BR, "series": "32"},
         200,
-        {"invoices": [INVOICE], "nextToken": TOKEN},
+        {"invoices": [SANDBOX_INVOICE], "nextToken": TOKEN},
     ),
     (
         "getInvoices",
@@ -230,7 +231,7 @@ EXAMPLES: list[tuple[str, str, str, dict[str, Any], int, dict[str, Any]]] = [
         200,
         {
             "invoice": {
-                **INVOICE,
+                **SANDBOX_INVOICE,
                 "invoiceType": "CUSTOMER_SALES",
                 "transactionType": "CUSTOMER_SALES_SYMBOLIC",
             }
