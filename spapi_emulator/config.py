@@ -28,7 +28,10 @@ S3_DOWNLOAD = "s3Download"
 S3_DOWNLOAD_EXPIRED = "s3DownloadExpired"
 
 # Default usage plans (rate per second, burst) from the models' usage-plan tables:
-# vendorDirectFulfillmentShipping (both versions), tokens_2021-03-01, InvoicesApiModel_2024-06-19.
+# vendorDirectFulfillmentShipping (both versions) and tokens_2021-03-01 as vendored in
+# tests/spapi_models/; InvoicesApiModel_2024-06-19 as of amzn/selling-partner-api-models
+# commit 2db0db7, the last to print them. Kept apart from the tap's table
+# (tap_spinvoices/spapi/operations.py) on purpose: tests/unit/test_operations.py compares them.
 DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     GET_CUSTOMER_INVOICES: (10.0, 10),
     CREATE_RESTRICTED_DATA_TOKEN: (1.0, 10),

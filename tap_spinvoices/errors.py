@@ -61,7 +61,7 @@ class RoleError(SpinvoicesError):
 
 
 class ApiError(SpinvoicesError):
-    """Amazon rejected a request with a status that retrying cannot fix."""
+    """Amazon refused a request for good (4xx), or a 200 lacks the shape its model gives it."""
 
     def __init__(  # noqa: PLR0913 - every field is part of the one-line report
         self,

@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 from singer_sdk import typing as th
 
 from tap_spinvoices.errors import ConfigError
-
-LWA_TOKEN_URL: Final = "https://api.amazon.com/auth/o2/token"  # noqa: S105 - a URL, not a secret
+from tap_spinvoices.spapi.operations import CUSTOMER_INVOICES_BY_VERSION, LWA_TOKEN_URL
 
 # SP-API regional hosts (developer-docs "SP-API endpoints"): India is served by EU, Brazil by NA.
 ENDPOINTS: Final = {
@@ -23,7 +22,7 @@ ENDPOINTS: Final = {
 SANDBOX_ENDPOINTS: Final = {
     region: url.replace("https://", "https://sandbox.") for region, url in ENDPOINTS.items()
 }
-DF_API_VERSIONS: Final = ("2021-12-28", "v1")
+DF_API_VERSIONS: Final = tuple(CUSTOMER_INVOICES_BY_VERSION)  # ("2021-12-28", "v1")
 BRAZIL_MARKETPLACE_ID: Final = "A2Q3Y263D00KWC"
 
 config_jsonschema: Final[dict[str, Any]] = th.PropertiesList(
