@@ -292,11 +292,7 @@ class SpApiClient:
             else:
                 faults += 1
             if not self._policy.may_retry(faults=faults, throttles=throttles):
-                hint = _THROTTLED_HINT if outcome.status == THROTTLED else _FAULTS_HINT
-                tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
-                raise RetriesExhaustedError(
-                    f"{request.operation} gave up after {tries}; last: {outcome.problem}. {hint}"
-                )
+                raise _retries_exhausted(request, outcome, attempts)
             retry = throttles if outcome.status == THROTTLED else faults
             delay = self._policy.delay(retry, self._random(), outcome.retry_after)
             metrics.retries += 1
@@ -415,7 +411,7 @@ class SpApiClient:
         failure = _Failure.of(outcome)
         if request.rdt_for is not None and failure.status in _RDT_REFUSALS:
             return _rdt_refused(request.rdt_for, failure)
-        if is_refused_next_token(request, failure.status, failure.error):
+        if _is_refused_next_token(request, failure.status, failure.error):
             return ExpiredNextTokenError(**failure.fields(request), hint=_NEXT_PAGE_EXPIRED_HINT)
         if failure.status == HTTPStatus.FORBIDDEN and says_token_expired(failure.error.text):
             hint = "a freshly refreshed token was refused as expired too: check the system clock"
@@ -477,12 +473,22 @@ class _Failure:
         }
 
 
-def is_refused_next_token(request: _Request, status: int, error: ErrorDetail) -> bool:
+def _is_refused_next_token(request: _Request, status: int, error: ErrorDetail) -> bool:
     """Tell whether Amazon refused the nextToken of ``request`` (the window starts over)."""
     return (
         request.has_next_token
         and status == HTTPStatus.BAD_REQUEST
         and _NEXT_TOKEN_REFUSED.search(error.text) is not None
+    )
+
+
+def _retries_exhausted(
+    request: _Request, outcome: _Outcome, attempts: int
+) -> RetriesExhaustedError:
+    hint = _THROTTLED_HINT if outcome.status == THROTTLED else _FAULTS_HINT
+    tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
+    return RetriesExhaustedError(
+        f"{request.operation} gave up after {tries}; last: {outcome.problem}. {hint}"
     )
 
 
