@@ -1,1 +1,5 @@
-"""Amazon over HTTP: LWA and RDT, rate budgets, retries, the JSON client. Nothing of Singer here."""
+"""Amazon over HTTP: the operations table, LWA and RDT, rate budgets, retries, the JSON client.
+
+Nothing of Singer, of the settings or of the layers above is imported here
+(tests/unit/test_spapi_layer.py).
+"""
