@@ -1,4 +1,8 @@
-"""The tap's settings: the JSON schema users see, and a checked, typed view of it."""
+"""The checked, typed view of the settings that every stream reads.
+
+What each setting is (type, default, range, description) is declared once in
+settings_declaration.py; this module checks a raw config against it and builds ``Settings``.
+"""
 
 from __future__ import annotations
 
@@ -8,213 +12,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-from singer_sdk import typing as th
-
+from tap_spinvoices import settings_declaration as declared
 from tap_spinvoices.errors import ConfigError
-from tap_spinvoices.spapi.operations import CUSTOMER_INVOICES_BY_VERSION, LWA_TOKEN_URL
+from tap_spinvoices.settings_declaration import ENDPOINTS, Setting
+from tap_spinvoices.spapi.operations import LWA_TOKEN_URL
 
-# SP-API regional hosts (developer-docs "SP-API endpoints"): India is served by EU, Brazil by NA.
-ENDPOINTS: Final = {
-    "na": "https://sellingpartnerapi-na.amazon.com",
-    "eu": "https://sellingpartnerapi-eu.amazon.com",
-    "fe": "https://sellingpartnerapi-fe.amazon.com",
-}
 SANDBOX_ENDPOINTS: Final = {
     region: url.replace("https://", "https://sandbox.") for region, url in ENDPOINTS.items()
 }
-DF_API_VERSIONS: Final = tuple(CUSTOMER_INVOICES_BY_VERSION)  # ("2021-12-28", "v1")
-BRAZIL_MARKETPLACE_ID: Final = "A2Q3Y263D00KWC"
-
-config_jsonschema: Final[dict[str, Any]] = th.PropertiesList(
-    th.Property(
-        "lwa_client_id",
-        th.StringType(nullable=False),
-        required=True,
-        title="LWA client ID",
-        description="Login with Amazon client identifier of your SP-API app.",
-    ),
-    th.Property(
-        "lwa_client_secret",
-        th.StringType(nullable=False),
-        required=True,
-        secret=True,
-        title="LWA client secret",
-        description="Login with Amazon client secret of your SP-API app.",
-    ),
-    th.Property(
-        "refresh_token",
-        th.StringType(nullable=False),
-        required=True,
-        secret=True,
-        title="Refresh token",
-        description="LWA refresh token the vendor/seller granted your app (Atzr|...).",
-    ),
-    th.Property(
-        "start_date",
-        th.DateTimeType(nullable=False),
-        required=True,
-        title="Start date",
-        description="First instant to sync (inclusive), ISO 8601, e.g. 2024-01-01T00:00:00Z.",
-    ),
-    th.Property(
-        "end_date",
-        th.DateTimeType(),
-        title="End date",
-        description="Instant to stop at (exclusive). Default: now minus end_lag_minutes.",
-    ),
-    th.Property(
-        "region",
-        th.StringType(),
-        allowed_values=list(ENDPOINTS),
-        title="Region",
-        description=(
-            "SP-API region (na, eu, fe). Default: each stream's own region "
-            "(customer invoices: eu for India; Invoices API: na for Brazil)."
-        ),
-    ),
-    th.Property(
-        "sandbox",
-        th.BooleanType(),
-        default=False,
-        title="Sandbox",
-        description="Call Amazon's sandbox hosts instead of production.",
-    ),
-    th.Property(
-        "api_url",
-        th.StringType(),
-        title="API URL override",
-        description="Base URL for every SP-API call, e.g. http://127.0.0.1:8080 (the emulator).",
-    ),
-    th.Property(
-        "lwa_token_url",
-        th.StringType(),
-        title="LWA token URL override",
-        description=f"Default: {LWA_TOKEN_URL}.",
-    ),
-    th.Property(
-        "ship_from_party_ids",
-        th.ArrayType(th.StringType()),
-        title="Ship-from party IDs",
-        description="Vendor warehouse IDs; each gets its own bookmark. Empty: all warehouses.",
-    ),
-    th.Property(
-        "marketplace_id",
-        th.StringType(),
-        default=BRAZIL_MARKETPLACE_ID,
-        title="Marketplace ID",
-        description="Invoices API marketplace (Brazil).",
-    ),
-    th.Property(
-        "create_exports",
-        th.BooleanType(),
-        default=False,
-        title="Create exports",
-        description="Request one Invoices API export per day since the last one and poll it.",
-    ),
-    th.Property(
-        "export_poll_seconds",
-        th.IntegerType(),
-        default=30,
-        title="Export poll interval (s)",
-        description="First pause between polls of a created export; grows to 10x (1-600).",
-    ),
-    th.Property(
-        "invoice_statuses",
-        th.ArrayType(th.StringType()),
-        title="Invoice statuses",
-        description="invoices stream: only these statuses (getInvoicesAttributes lists them).",
-    ),
-    th.Property(
-        "invoice_type",
-        th.StringType(),
-        title="Invoice type",
-        description="invoices stream: only this invoiceType.",
-    ),
-    th.Property(
-        "invoice_transaction_type",
-        th.StringType(),
-        title="Invoice transaction type",
-        description="invoices stream: only this transactionType.",
-    ),
-    th.Property(
-        "df_api_version",
-        th.StringType(),
-        default="2021-12-28",
-        allowed_values=list(DF_API_VERSIONS),
-        title="Direct Fulfillment API version",
-        description="Version of getCustomerInvoices: 2021-12-28 or v1.",
-    ),
-    th.Property(
-        "use_rdt",
-        th.BooleanType(),
-        default=True,
-        title="Use Restricted Data Tokens",
-        description="Send an RDT to getCustomerInvoices (Amazon requires it for PII).",
-    ),
-    th.Property(
-        "window_hours",
-        th.IntegerType(),
-        default=24,
-        title="Window length (hours)",
-        description="Longest date window one request chain covers (1-168; Amazon's cap is 7 days).",
-    ),
-    th.Property(
-        "max_concurrency",
-        th.IntegerType(),
-        default=16,
-        title="Windows in flight",
-        description="How many date windows are fetched at once (1-64).",
-    ),
-    th.Property(
-        "buffer_mb",
-        th.IntegerType(),
-        default=32,
-        title="Read-ahead buffer (MB)",
-        description="Memory for windows fetched ahead of their turn (4-1024).",
-    ),
-    th.Property(
-        "lookback_minutes",
-        th.IntegerType(),
-        default=60,
-        title="Lookback (minutes)",
-        description="Re-read this much before the bookmark to catch late invoices (0-10080).",
-    ),
-    th.Property(
-        "end_lag_minutes",
-        th.IntegerType(),
-        default=5,
-        title="End lag (minutes)",
-        description="end_date defaults to now minus this; Amazon rejects a future createdBefore.",
-    ),
-    th.Property(
-        "rate_budget_percent",
-        th.IntegerType(),
-        default=100,
-        title="Rate budget (%)",
-        description="Share of each operation's rate limit to use (1-100); quotas are per seller.",
-    ),
-    th.Property(
-        "request_timeout_seconds",
-        th.IntegerType(),
-        default=60,
-        title="Request timeout (s)",
-        description="Total time allowed for one HTTP request (5-600).",
-    ),
-    th.Property(
-        "progress_seconds",
-        th.IntegerType(),
-        default=30,
-        title="Progress interval (s)",
-        description="How often a progress line per stream is logged (1-3600).",
-    ),
-    th.Property(
-        "max_retries",
-        th.IntegerType(),
-        default=8,
-        title="Retries per request",
-        description="Attempts for a request that keeps failing transiently (1-50).",
-    ),
-).to_dict()
 
 _LOOPBACK_NAMES: Final = frozenset({"localhost"})
 
@@ -257,17 +62,64 @@ class Settings:
 
 
 def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Settings:
-    """Check the raw config and build ``Settings``; raise ``ConfigError`` naming the setting."""
-    now = now or datetime.now(UTC)
-    for name in ("lwa_client_id", "lwa_client_secret", "refresh_token"):
+    """Check the raw config and build ``Settings``; raise ``ConfigError`` naming the setting.
+
+    The checks run in a fixed order (credentials, dates, choices, lists, URLs, numbers), so a
+    config with several mistakes always reports the same one first.
+    """
+    credentials = _credentials(config)
+    start, end = _date_range(config, now or datetime.now(UTC))
+    region = _choice(config, declared.REGION, "use one of na, eu, fe", "region")
+    version = _choice(config, declared.DF_API_VERSION, "use 2021-12-28 or v1", "version")
+    parties = _string_list(config, declared.SHIP_FROM_PARTY_IDS, 'e.g. ["WH1", "WH2"]')
+    return Settings(
+        lwa_client_id=credentials[declared.LWA_CLIENT_ID.name],
+        lwa_client_secret=credentials[declared.LWA_CLIENT_SECRET.name],
+        refresh_token=credentials[declared.REFRESH_TOKEN.name],
+        start_date=start,
+        end_date=end,
+        region=region,
+        sandbox=_boolean(config, declared.SANDBOX),
+        api_url=_checked_url(config, declared.API_URL),
+        lwa_token_url=_checked_url(config, declared.LWA_TOKEN_URL_SETTING) or LWA_TOKEN_URL,
+        ship_from_party_ids=_distinct(parties),
+        marketplace_id=_string(config, declared.MARKETPLACE_ID),
+        invoice_filters=_invoice_filters(config),
+        create_exports=_boolean(config, declared.CREATE_EXPORTS),
+        export_poll_seconds=float(_integer(config, declared.EXPORT_POLL_SECONDS)),
+        df_api_version=str(version),
+        use_rdt=_boolean(config, declared.USE_RDT),
+        window=timedelta(hours=_integer(config, declared.WINDOW_HOURS)),
+        max_concurrency=_integer(config, declared.MAX_CONCURRENCY),
+        buffer_bytes=_integer(config, declared.BUFFER_MB) * 1024 * 1024,
+        lookback=timedelta(minutes=_integer(config, declared.LOOKBACK_MINUTES)),
+        rate_budget_share=_integer(config, declared.RATE_BUDGET_PERCENT) / 100,
+        request_timeout_s=float(_integer(config, declared.REQUEST_TIMEOUT_SECONDS)),
+        max_retries=_integer(config, declared.MAX_RETRIES),
+        progress_seconds=float(_integer(config, declared.PROGRESS_SECONDS)),
+    )
+
+
+def _credentials(config: dict[str, Any]) -> dict[str, str]:
+    """The three LWA credentials by setting name; each must be a non-empty string."""
+    credentials: dict[str, str] = {}
+    for setting in (declared.LWA_CLIENT_ID, declared.LWA_CLIENT_SECRET, declared.REFRESH_TOKEN):
+        name = setting.name
         value = config.get(name)
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(name, "missing or empty", f"set {name} to your LWA app credential")
-    start = _parse_datetime(config.get("start_date"), "start_date", required=True)
+        credentials[name] = value
+    return credentials
+
+
+def _date_range(config: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
+    """start_date and the effective end: end_date, capped at now minus end_lag_minutes."""
+    start = _parse_datetime(config.get(declared.START_DATE.name), "start_date", required=True)
     assert start is not None  # noqa: S101 - required=True never returns None
-    lag = timedelta(minutes=_integer(config, "end_lag_minutes", 5, 0, 1440))
+    lag = timedelta(minutes=_integer(config, declared.END_LAG_MINUTES))
     latest = now - lag  # getCustomerInvoices answers 400 to a createdBefore in the future
-    end = min(_parse_datetime(config.get("end_date"), "end_date", required=False) or latest, latest)
+    end_date = _parse_datetime(config.get(declared.END_DATE.name), "end_date", required=False)
+    end = min(end_date or latest, latest)
     if start >= latest:
         raise ConfigError(
             "start_date",
@@ -280,60 +132,53 @@ def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Se
             f"{_iso(end)} is not after start_date {_iso(start)}",
             "set end_date later than start_date, or leave it unset (now minus end_lag_minutes)",
         )
-    region = config.get("region")
-    if region is not None and region not in ENDPOINTS:
-        raise ConfigError("region", f"unknown region {region!r}", "use one of na, eu, fe")
-    version = config.get("df_api_version", "2021-12-28")
-    if version not in DF_API_VERSIONS:
-        raise ConfigError("df_api_version", f"unknown version {version!r}", "use 2021-12-28 or v1")
-    parties = config.get("ship_from_party_ids") or []
-    if not isinstance(parties, list) or not all(isinstance(p, str) and p for p in parties):
-        raise ConfigError(
-            "ship_from_party_ids", "must be a list of non-empty strings", 'e.g. ["WH1", "WH2"]'
-        )
-    return Settings(
-        lwa_client_id=config["lwa_client_id"],
-        lwa_client_secret=config["lwa_client_secret"],
-        refresh_token=config["refresh_token"],
-        start_date=start,
-        end_date=end,
-        region=region,
-        sandbox=bool(config.get("sandbox", False)),
-        api_url=_checked_url(config.get("api_url"), "api_url"),
-        lwa_token_url=_checked_url(config.get("lwa_token_url"), "lwa_token_url") or LWA_TOKEN_URL,
-        ship_from_party_ids=tuple(dict.fromkeys(parties)),
-        marketplace_id=str(config.get("marketplace_id") or BRAZIL_MARKETPLACE_ID),
-        invoice_filters=_invoice_filters(config),
-        create_exports=bool(config.get("create_exports", False)),
-        export_poll_seconds=float(_integer(config, "export_poll_seconds", 30, 1, 600)),
-        df_api_version=version,
-        use_rdt=bool(config.get("use_rdt", True)),
-        window=timedelta(hours=_integer(config, "window_hours", 24, 1, 168)),
-        max_concurrency=_integer(config, "max_concurrency", 16, 1, 64),
-        buffer_bytes=_integer(config, "buffer_mb", 32, 4, 1024) * 1024 * 1024,
-        lookback=timedelta(minutes=_integer(config, "lookback_minutes", 60, 0, 10080)),
-        rate_budget_share=_integer(config, "rate_budget_percent", 100, 1, 100) / 100,
-        request_timeout_s=float(_integer(config, "request_timeout_seconds", 60, 5, 600)),
-        max_retries=_integer(config, "max_retries", 8, 1, 50),
-        progress_seconds=float(_integer(config, "progress_seconds", 30, 1, 3600)),
-    )
+    return start, end
+
+
+def _choice(config: dict[str, Any], setting: Setting, fix: str, what: str) -> str | None:
+    """A setting limited to its declared choices; its default (or None) when unset or null."""
+    value = config.get(setting.name)
+    if value is None:
+        value = setting.default
+    if value is not None and value not in setting.choices:
+        raise ConfigError(setting.name, f"unknown {what} {value!r}", fix)
+    return None if value is None else str(value)
+
+
+def _string_list(config: dict[str, Any], setting: Setting, example: str) -> list[str]:
+    """A list of non-empty strings; empty when unset."""
+    values = config.get(setting.name) or []
+    if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
+        raise ConfigError(setting.name, "must be a list of non-empty strings", example)
+    return values
+
+
+def _distinct(values: list[str]) -> tuple[str, ...]:
+    """Each value once, in the order first given (a repeated party is one partition)."""
+    return tuple(dict.fromkeys(values))
+
+
+def _boolean(config: dict[str, Any], setting: Setting) -> bool:
+    """A flag; its declared default when unset (the JSON schema check rejects non-booleans)."""
+    return bool(config.get(setting.name, setting.default))
+
+
+def _string(config: dict[str, Any], setting: Setting) -> str:
+    """A string setting with a declared default, which an empty value also means."""
+    return str(config.get(setting.name) or setting.default)
 
 
 def _invoice_filters(config: dict[str, Any]) -> dict[str, str]:
     """Query filters of getInvoices, from the invoice_* settings."""
     filters: dict[str, str] = {}
-    statuses = config.get("invoice_statuses") or []
-    if not isinstance(statuses, list) or not all(isinstance(s, str) and s for s in statuses):
-        raise ConfigError(
-            "invoice_statuses", "must be a list of non-empty strings", 'e.g. ["AUTHORIZED"]'
-        )
+    statuses = _string_list(config, declared.INVOICE_STATUSES, 'e.g. ["AUTHORIZED"]')
     if statuses:
         filters["statuses"] = ",".join(statuses)  # collectionFormat: csv
     for setting, parameter in (
-        ("invoice_type", "invoiceType"),
-        ("invoice_transaction_type", "transactionType"),
+        (declared.INVOICE_TYPE, "invoiceType"),
+        (declared.INVOICE_TRANSACTION_TYPE, "transactionType"),
     ):
-        value = config.get(setting)
+        value = config.get(setting.name)
         if value:
             filters[parameter] = str(value)
     return filters
@@ -371,7 +216,10 @@ def _not_a_datetime(name: str, value: object) -> ConfigError:
     )
 
 
-def _integer(config: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
+def _integer(config: dict[str, Any], setting: Setting) -> int:
+    """A whole number within the declared range; the declared default when unset."""
+    name = setting.name
+    default, low, high = setting.integer_bounds()
     value = config.get(name, default)
     if value is None:
         return default
@@ -386,7 +234,10 @@ def _integer(config: dict[str, Any], name: str, default: int, low: int, high: in
     return value
 
 
-def _checked_url(value: object, name: str) -> str | None:
+def _checked_url(config: dict[str, Any], setting: Setting) -> str | None:
+    """An http(s) URL; plain http only to a loopback host (credentials travel in it)."""
+    name = setting.name
+    value = config.get(name)
     if value is None or value == "":
         return None
     parts = urlsplit(str(value))

@@ -23,7 +23,8 @@ from singer_sdk.singerlib import StateMessage
 
 from tap_spinvoices.errors import CatalogError, ConfigError, SpinvoicesError, StateError
 from tap_spinvoices.output.writer import OrjsonSingerWriter
-from tap_spinvoices.settings import Settings, config_jsonschema, parse_settings
+from tap_spinvoices.settings import Settings, parse_settings
+from tap_spinvoices.settings_declaration import config_jsonschema
 from tap_spinvoices.spapi.session import (
     ApiSession,
     SessionOptions,

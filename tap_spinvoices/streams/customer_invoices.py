@@ -175,8 +175,7 @@ class CustomerInvoicesStream(WindowedStream):
     @property
     def partitions(self) -> list[dict[str, Any]] | None:
         """One partition (and bookmark) per configured ship-from party; none: all parties."""
-        # Read raw: partitions are listed at discovery too, before settings are checked.
-        parties = self.config.get("ship_from_party_ids") or []
+        parties = self.spinvoices.settings.ship_from_party_ids  # each party once
         return [{"ship_from_party_id": party} for party in parties] or None
 
     @property

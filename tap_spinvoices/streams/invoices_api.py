@@ -7,7 +7,6 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from tap_spinvoices.errors import unexpected_response
-from tap_spinvoices.settings import BRAZIL_MARKETPLACE_ID
 from tap_spinvoices.spapi.operations import GET_INVOICES, GET_INVOICES_EXPORT, GET_INVOICES_EXPORTS
 from tap_spinvoices.sync.bookmarks import format_instant
 from tap_spinvoices.sync.windowed_stream import WindowedStream
@@ -152,5 +151,4 @@ class BrazilInvoicesApiStream(WindowedStream):
     @property
     def partitions(self) -> list[dict[str, Any]] | None:
         """One bookmark per marketplace."""
-        # Read raw: partitions are listed at discovery too, before settings are checked.
-        return [{"marketplaceId": self.config.get("marketplace_id") or BRAZIL_MARKETPLACE_ID}]
+        return [{"marketplaceId": self.spinvoices.settings.marketplace_id}]

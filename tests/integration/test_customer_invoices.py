@@ -181,6 +181,21 @@ def test_party_bookmarks_resume_independently(emulator):
     assert_complete(run, emulator, expected)
 
 
+def test_a_party_listed_twice_is_one_partition_and_each_invoice_once(emulator):
+    start, end = "2024-01-01T00:00:00Z", "2024-01-03T00:00:00Z"
+    # With the default lookback, a second partition of WH-BLR-1 would re-read its last hour.
+    config = config_for(emulator).with_range(start, end).without("lookback_minutes")
+    run = run_tap(config.with_parties("WH-BLR-1", "WH-DEL-2", "WH-BLR-1").build())
+
+    assert run.returncode == 0, run.stderr
+    assert_complete(run, emulator, expected_invoices(emulator, start, end, PARTIES))
+    partitions = run.final_state["bookmarks"]["customer_invoices"]["partitions"]
+    assert [p["context"] for p in partitions] == [
+        {"ship_from_party_id": "WH-BLR-1"},
+        {"ship_from_party_id": "WH-DEL-2"},
+    ]
+
+
 def test_short_lived_access_tokens_are_refreshed_during_the_run(emulator_factory):
     emu = emulator_factory(access_token_ttl=1.0, rdt_ttl=1.0, time_scale=1.0)
     start, end = "2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z"
