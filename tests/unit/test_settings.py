@@ -1,0 +1,147 @@
+"""Specifications of the settings: one declaration, and everything derived from it agrees."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jsonschema
+import pytest
+
+from scripts import generate_docs
+from tap_spinvoices.errors import ConfigError
+from tap_spinvoices.settings import parse_settings
+from tap_spinvoices.settings_declaration import DECLARED, Kind, Setting, config_jsonschema
+from tap_spinvoices.tap import TapSpinvoices
+from tests.builders import ConfigBuilder
+
+NOW = datetime(2025, 6, 1, tzinfo=UTC)
+INTEGERS = [setting for setting in DECLARED if setting.kind is Kind.INTEGER]
+
+
+def minimal() -> dict[str, Any]:
+    """The required settings only, none of them equal to its declared example."""
+    return {
+        "lwa_client_id": "client",
+        "lwa_client_secret": "secret",
+        "refresh_token": "Atzr|token",
+        "start_date": "2023-05-05T00:00:00Z",
+    }
+
+
+def ids(setting: Setting) -> str:
+    return setting.name
+
+
+def test_settings_reference_in_docs_is_generated_from_the_declaration():
+    assert generate_docs.SETTINGS_MD.read_text() == generate_docs.render(), (
+        "docs/settings.md is stale. Fix: .venv/bin/python scripts/generate_docs.py"
+    )
+
+
+def test_json_schema_lists_every_declared_setting_in_declared_order():
+    properties = config_jsonschema["properties"]
+
+    assert list(properties) == [setting.name for setting in DECLARED]
+    assert config_jsonschema["required"] == [s.name for s in DECLARED if s.required]
+    assert [name for name, prop in properties.items() if prop.get("secret")] == [
+        "lwa_client_secret",
+        "refresh_token",
+    ]
+
+
+@pytest.mark.parametrize("setting", INTEGERS, ids=ids)
+def test_json_schema_carries_the_declared_range_and_default(setting):
+    prop = config_jsonschema["properties"][setting.name]
+
+    assert (prop["minimum"], prop["maximum"], prop["default"]) == (
+        setting.low,
+        setting.high,
+        setting.default,
+    )
+    assert f"From {setting.low} to {setting.high}." in prop["description"]
+
+
+@pytest.mark.parametrize("setting", DECLARED, ids=ids)
+def test_declared_example_is_valid_and_not_the_default(setting):
+    config = minimal() | {setting.name: setting.example}
+
+    jsonschema.validate(config, config_jsonschema)
+    parse_settings(config, now=NOW)
+    assert setting.example != setting.default
+
+
+@pytest.mark.parametrize("setting", DECLARED, ids=ids)
+def test_every_declared_setting_is_read_into_the_parsed_settings(setting):
+    with_example = minimal() | {setting.name: setting.example}
+
+    assert parse_settings(with_example, now=NOW) != parse_settings(minimal(), now=NOW)
+
+
+def test_declared_defaults_are_what_leaving_a_setting_out_means():
+    defaults = {s.name: s.default for s in DECLARED if s.default is not None}
+
+    assert parse_settings(minimal() | defaults, now=NOW) == parse_settings(minimal(), now=NOW)
+
+
+@pytest.mark.parametrize("setting", INTEGERS, ids=ids)
+def test_whole_number_setting_accepts_exactly_its_declared_range(setting):
+    default, low, high = setting.integer_bounds()
+    for accepted in (low, high, str(high)):
+        parse_settings(minimal() | {setting.name: accepted}, now=NOW)
+    for refused in (low - 1, high + 1, 2.5, True):
+        with pytest.raises(ConfigError) as error:
+            parse_settings(minimal() | {setting.name: refused}, now=NOW)
+        assert str(error.value) == (
+            f"Config error in '{setting.name}': {refused!r} is not a whole number from {low} "
+            f"to {high}. Fix: set {setting.name} between {low} and {high} or remove it "
+            f"(default {default})"
+        )
+
+
+def test_ship_from_party_listed_twice_is_kept_once_in_first_given_order():
+    config = minimal() | {"ship_from_party_ids": ["WH-2", "WH-1", "WH-2"]}
+
+    assert parse_settings(config, now=NOW).ship_from_party_ids == ("WH-2", "WH-1")
+
+
+def test_null_df_api_version_means_the_default():
+    settings = parse_settings(minimal() | {"df_api_version": None}, now=NOW)
+
+    assert settings.df_api_version == "2021-12-28"
+
+
+def test_end_date_later_than_now_minus_the_lag_is_capped():
+    config = minimal() | {"end_date": "2030-01-01T00:00:00Z", "end_lag_minutes": 10}
+
+    assert parse_settings(config, now=NOW).end_date == NOW - timedelta(minutes=10)
+
+
+def test_checks_report_the_first_broken_setting_in_a_fixed_order():
+    config = minimal() | {"region": "in", "df_api_version": "v9", "window_hours": 0}
+
+    with pytest.raises(ConfigError, match="'region'"):
+        parse_settings(config, now=NOW)
+
+
+def test_partitions_are_the_parsed_parties_each_once():
+    config = ConfigBuilder().with_parties("WH-BLR-1", "WH-DEL-2", "WH-BLR-1").build()
+    tap = TapSpinvoices(config=config, parse_env_config=False)
+
+    assert tap.streams["customer_invoices"].partitions == [
+        {"ship_from_party_id": "WH-BLR-1"},
+        {"ship_from_party_id": "WH-DEL-2"},
+    ]
+    assert tap.streams["invoices"].partitions == [{"marketplaceId": "A2Q3Y263D00KWC"}]
+
+
+def test_discovery_needs_no_valid_settings():
+    tap = TapSpinvoices(
+        config={"ship_from_party_ids": "WH-1", "window_hours": 0},
+        validate_config=False,
+        parse_env_config=False,
+    )
+
+    catalog = json.loads(json.dumps(tap.catalog_dict))
+    assert {entry["tap_stream_id"] for entry in catalog["streams"]} == set(tap.streams)
