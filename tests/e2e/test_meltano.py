@@ -23,7 +23,7 @@ from tests.state_checks import find_key
 if TYPE_CHECKING:
     from pathlib import Path
 
-# Settings singer-sdk adds to every tap that offers the capability (not in settings.py).
+# Settings singer-sdk adds to every tap that offers the capability (not declared by the tap).
 BUILTIN_SETTINGS = {
     "stream-maps": set(STREAM_MAPS_CONFIG["properties"]),
     "schema-flattening": set(FLATTENING_CONFIG["properties"]),
@@ -75,7 +75,7 @@ def test_settings_mirror_the_tap_config_schema_one_to_one(about):
     }
     settings = {s["name"]: s for s in plugin["settings"]}
 
-    # Same names, and ours in the order settings.py lists them.
+    # Same names, and ours in the order settings_declaration.py declares them.
     assert [s["name"] for s in plugin["settings"] if s["name"] not in builtin] == own
     assert set(settings) == set(own) | offered
     for name, setting in settings.items():
