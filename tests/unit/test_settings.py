@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -16,6 +18,7 @@ from tap_spinvoices.settings_declaration import DECLARED, Kind, Setting, config_
 from tap_spinvoices.tap import TapSpinvoices
 from tests.builders import ConfigBuilder
 
+PACKAGE = Path(__file__).resolve().parents[2] / "tap_spinvoices"
 NOW = datetime(2025, 6, 1, tzinfo=UTC)
 INTEGERS = [setting for setting in DECLARED if setting.kind is Kind.INTEGER]
 
@@ -145,3 +148,17 @@ def test_discovery_needs_no_valid_settings():
 
     catalog = json.loads(json.dumps(tap.catalog_dict))
     assert {entry["tap_stream_id"] for entry in catalog["streams"]} == set(tap.streams)
+
+
+def test_no_module_but_the_parser_reads_a_declared_setting_from_the_raw_config():
+    names = "|".join(setting.name for setting in DECLARED)
+    raw_read = re.compile(rf"config(\.get\(|\[)\s*[\"']({names})[\"']")
+    parser = PACKAGE / "settings.py"
+
+    readers = [
+        f"{path.relative_to(PACKAGE)}: {match.group(0)}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path != parser
+        for match in raw_read.finditer(path.read_text())
+    ]
+    assert readers == [], "read tap.settings (the parsed Settings) instead"
