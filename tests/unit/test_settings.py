@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from scripts import generate_docs
+from scripts import generate_docs, meltano_settings
 from tap_spinvoices.errors import ConfigError
 from tap_spinvoices.settings import parse_settings
 from tap_spinvoices.settings_declaration import DECLARED, Kind, Setting, config_jsonschema
@@ -40,6 +40,12 @@ def ids(setting: Setting) -> str:
 def test_settings_reference_in_docs_is_generated_from_the_declaration():
     assert generate_docs.SETTINGS_MD.read_text() == generate_docs.render(), (
         "docs/settings.md is stale. Fix: .venv/bin/python scripts/generate_docs.py"
+    )
+
+
+def test_meltano_yml_settings_are_generated_from_the_declaration():
+    assert meltano_settings.main(["--check"]) == 0, (
+        "meltano.yml is stale. Fix: .venv/bin/python scripts/meltano_settings.py"
     )
 
 
