@@ -324,7 +324,10 @@ MAX_CONCURRENCY: Final = Setting(
     Kind.INTEGER,
     Group.TUNING,
     title="Windows in flight",
-    description="How many date windows are fetched at once.",
+    description=(
+        "How many date windows are fetched at once; a short range is cut into at least this "
+        "many windows, none shorter than 15 minutes."
+    ),
     example=4,
     default=16,
     low=1,
@@ -346,7 +349,10 @@ RATE_BUDGET_PERCENT: Final = Setting(
     Kind.INTEGER,
     Group.TUNING,
     title="Rate budget (%)",
-    description="Share of each operation's rate limit to use; quotas are per seller.",
+    description=(
+        "Share of each operation's rate limit this tap may use; the quota is shared by every "
+        "app the selling partner authorised."
+    ),
     example=50,
     default=100,
     low=1,
@@ -379,7 +385,10 @@ MAX_RETRIES: Final = Setting(
     Kind.INTEGER,
     Group.TUNING,
     title="Retries per request",
-    description="Attempts for a request that keeps failing transiently.",
+    description=(
+        "Attempts for a request that keeps failing transiently (429 answers have their own "
+        "allowance of 20)."
+    ),
     example=3,
     default=8,
     low=1,
