@@ -69,8 +69,9 @@ def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Se
     """
     credentials = _credentials(config)
     start, end = _date_range(config, now or datetime.now(UTC))
-    region = _choice(config, declared.REGION, "use one of na, eu, fe", "region")
-    version = _choice(config, declared.DF_API_VERSION, "use 2021-12-28 or v1", "version")
+    regions, versions = declared.REGION.choices, declared.DF_API_VERSION.choices
+    region = _choice(config, declared.REGION, "region", f"use one of {', '.join(regions)}")
+    version = _choice(config, declared.DF_API_VERSION, "version", f"use {' or '.join(versions)}")
     parties = _string_list(config, declared.SHIP_FROM_PARTY_IDS, 'e.g. ["WH1", "WH2"]')
     return Settings(
         lwa_client_id=credentials[declared.LWA_CLIENT_ID.name],
@@ -114,12 +115,20 @@ def _credentials(config: dict[str, Any]) -> dict[str, str]:
 
 def _date_range(config: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
     """start_date and the effective end: end_date, capped at now minus end_lag_minutes."""
-    start = _parse_datetime(config.get(declared.START_DATE.name), "start_date", required=True)
-    assert start is not None  # noqa: S101 - required=True never returns None
-    lag = timedelta(minutes=_integer(config, declared.END_LAG_MINUTES))
-    latest = now - lag  # getCustomerInvoices answers 400 to a createdBefore in the future
-    end_date = _parse_datetime(config.get(declared.END_DATE.name), "end_date", required=False)
-    end = min(end_date or latest, latest)
+    start = _required_datetime(config, declared.START_DATE)
+    latest = _latest_end(config, now)
+    end = min(_optional_datetime(config, declared.END_DATE) or latest, latest)
+    _check_range(start, end, latest)
+    return start, end
+
+
+def _latest_end(config: dict[str, Any], now: datetime) -> datetime:
+    """Now minus end_lag_minutes: getCustomerInvoices answers 400 to a future createdBefore."""
+    return now - timedelta(minutes=_integer(config, declared.END_LAG_MINUTES))
+
+
+def _check_range(start: datetime, end: datetime, latest: datetime) -> None:
+    """Refuse a start that is not in the past, or an end not after the start."""
     if start >= latest:
         raise ConfigError(
             "start_date",
@@ -132,10 +141,9 @@ def _date_range(config: dict[str, Any], now: datetime) -> tuple[datetime, dateti
             f"{_iso(end)} is not after start_date {_iso(start)}",
             "set end_date later than start_date, or leave it unset (now minus end_lag_minutes)",
         )
-    return start, end
 
 
-def _choice(config: dict[str, Any], setting: Setting, fix: str, what: str) -> str | None:
+def _choice(config: dict[str, Any], setting: Setting, what: str, fix: str) -> str | None:
     """A setting limited to its declared choices; its default (or None) when unset or null."""
     value = config.get(setting.name)
     if value is None:
@@ -195,10 +203,20 @@ def parse_datetime(value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def _parse_datetime(value: object, name: str, *, required: bool) -> datetime | None:
+def _required_datetime(config: dict[str, Any], setting: Setting) -> datetime:
+    """A date-time setting that must be given."""
+    value = _optional_datetime(config, setting)
+    if value is None:
+        name = setting.name
+        raise ConfigError(name, "missing", f"set {name} to an ISO 8601 date-time")
+    return value
+
+
+def _optional_datetime(config: dict[str, Any], setting: Setting) -> datetime | None:
+    """A date-time setting, or None when it is unset or empty."""
+    name = setting.name
+    value = config.get(name)
     if value is None or value == "":
-        if required:
-            raise ConfigError(name, "missing", f"set {name} to an ISO 8601 date-time")
         return None
     if not isinstance(value, str):
         raise _not_a_datetime(name, value)

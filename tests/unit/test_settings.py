@@ -109,6 +109,66 @@ def test_whole_number_setting_accepts_exactly_its_declared_range(setting):
         )
 
 
+# Broken settings the integration tests (tests/integration/test_bad_input.py) do not run.
+BROKEN = {
+    "start-date-missing": (
+        {"start_date": None},
+        "Config error in 'start_date': missing. Fix: set start_date to an ISO 8601 date-time",
+    ),
+    "start-date-in-the-future": (
+        {"start_date": "2025-06-01T00:00:00Z"},
+        (
+            "Config error in 'start_date': 2025-06-01T00:00:00+00:00 is not in the past "
+            "(now minus end_lag_minutes is 2025-05-31T23:55:00+00:00). "
+            "Fix: set start_date to an earlier instant"
+        ),
+    ),
+    "end-date-not-a-string": (
+        {"end_date": 20240101},
+        (
+            "Config error in 'end_date': 20240101 is not an ISO 8601 date-time. "
+            "Fix: write it like 2024-01-01T00:00:00Z (setting end_date)"
+        ),
+    ),
+    "date-without-a-time": (
+        {"start_date": "2024-01-01"},
+        (
+            "Config error in 'start_date': '2024-01-01' is not an ISO 8601 date-time. "
+            "Fix: write it like 2024-01-01T00:00:00Z (setting start_date)"
+        ),
+    ),
+    "parties-not-a-list": (
+        {"ship_from_party_ids": "WH-1"},
+        (
+            "Config error in 'ship_from_party_ids': must be a list of non-empty strings. "
+            'Fix: e.g. ["WH1", "WH2"]'
+        ),
+    ),
+    "empty-status": (
+        {"invoice_statuses": [""]},
+        (
+            "Config error in 'invoice_statuses': must be a list of non-empty strings. "
+            'Fix: e.g. ["AUTHORIZED"]'
+        ),
+    ),
+    "token-url-plain-http-to-a-remote-host": (
+        {"lwa_token_url": "http://api.amazon.com/auth/o2/token"},
+        (
+            "Config error in 'lwa_token_url': plain http is only allowed to a loopback host, not "
+            "'api.amazon.com'. Fix: use https, or http://127.0.0.1 for the local emulator"
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize(("change", "line"), BROKEN.values(), ids=BROKEN.keys())
+def test_broken_setting_is_one_line_naming_it_and_the_fix(change, line):
+    with pytest.raises(ConfigError) as error:
+        parse_settings(minimal() | change, now=NOW)
+
+    assert str(error.value) == line
+
+
 def test_ship_from_party_listed_twice_is_kept_once_in_first_given_order():
     config = minimal() | {"ship_from_party_ids": ["WH-2", "WH-1", "WH-2"]}
 
