@@ -1,8 +1,8 @@
 """Every setting of the tap, declared once, and the JSON schema derived from the declaration.
 
 Each ``Setting`` says its name, type, default, range or choices, description and whether it is
-a secret. From the declaration come: ``config_jsonschema`` (what ``--about`` prints and the
-SDK checks), the defaults and ranges ``settings.parse_settings`` enforces, meltano.yml's
+a secret. From the declaration come: the JSON schema (``json_schema()``: what ``--about`` prints
+and the SDK checks), the defaults and ranges ``settings.parse_settings`` enforces, meltano.yml's
 extractor settings (scripts/meltano_settings.py) and docs/settings.md
 (scripts/generate_docs.py). tests/unit/test_settings.py fails when any of them drifts.
 """
@@ -426,6 +426,11 @@ DECLARED: Final[tuple[Setting, ...]] = (
     MAX_RETRIES,
 )
 
-config_jsonschema: Final[dict[str, Any]] = th.PropertiesList(
-    *(setting.schema_property() for setting in DECLARED)
-).to_dict()
+
+def json_schema() -> dict[str, Any]:
+    """A new JSON schema of the declared settings.
+
+    New on every call: singer-sdk adds its built-in settings (stream maps, flattening, batch)
+    to a tap's ``config_jsonschema`` in place, and that must not leak into other users.
+    """
+    return th.PropertiesList(*(setting.schema_property() for setting in DECLARED)).to_dict()

@@ -24,7 +24,7 @@ from singer_sdk.singerlib import StateMessage
 from tap_spinvoices.errors import CatalogError, ConfigError, SpinvoicesError, StateError
 from tap_spinvoices.output.writer import OrjsonSingerWriter
 from tap_spinvoices.settings import Settings, parse_settings
-from tap_spinvoices.settings_declaration import config_jsonschema
+from tap_spinvoices.settings_declaration import json_schema
 from tap_spinvoices.spapi.session import (
     ApiSession,
     SessionOptions,
@@ -58,7 +58,7 @@ class TapSpinvoices(Tap):
     """Amazon SP-API invoices: Direct Fulfillment customer invoices and the Invoices API."""
 
     name = "tap-spinvoices"
-    config_jsonschema: ClassVar[dict[str, Any]] = config_jsonschema
+    config_jsonschema: ClassVar[dict[str, Any]] = json_schema()
     message_writer_class = OrjsonSingerWriter
 
     _settings: Settings | None = None

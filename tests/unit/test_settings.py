@@ -14,7 +14,7 @@ import pytest
 from scripts import generate_docs, meltano_settings
 from tap_spinvoices.errors import ConfigError
 from tap_spinvoices.settings import parse_settings
-from tap_spinvoices.settings_declaration import DECLARED, Kind, Setting, config_jsonschema
+from tap_spinvoices.settings_declaration import DECLARED, Kind, Setting, json_schema
 from tap_spinvoices.tap import TapSpinvoices
 from tests.builders import ConfigBuilder
 
@@ -49,11 +49,22 @@ def test_meltano_yml_settings_are_generated_from_the_declaration():
     )
 
 
+def test_tap_schema_is_the_declared_schema_plus_only_singer_sdk_built_ins():
+    TapSpinvoices(config=ConfigBuilder().build(), parse_env_config=False)  # adds the built-ins
+    tap_schema = TapSpinvoices.config_jsonschema["properties"]
+    declared = json_schema()["properties"]
+
+    assert {name: tap_schema[name] for name in declared} == declared
+    builtins = {name for names in meltano_settings.BUILTIN_SETTINGS.values() for name in names}
+    assert set(tap_schema) - set(declared) <= builtins
+
+
 def test_json_schema_lists_every_declared_setting_in_declared_order():
-    properties = config_jsonschema["properties"]
+    schema = json_schema()
+    properties = schema["properties"]
 
     assert list(properties) == [setting.name for setting in DECLARED]
-    assert config_jsonschema["required"] == [s.name for s in DECLARED if s.required]
+    assert schema["required"] == [s.name for s in DECLARED if s.required]
     assert [name for name, prop in properties.items() if prop.get("secret")] == [
         "lwa_client_secret",
         "refresh_token",
@@ -62,7 +73,7 @@ def test_json_schema_lists_every_declared_setting_in_declared_order():
 
 @pytest.mark.parametrize("setting", INTEGERS, ids=ids)
 def test_json_schema_carries_the_declared_range_and_default(setting):
-    prop = config_jsonschema["properties"][setting.name]
+    prop = json_schema()["properties"][setting.name]
 
     assert (prop["minimum"], prop["maximum"], prop["default"]) == (
         setting.low,
@@ -76,7 +87,7 @@ def test_json_schema_carries_the_declared_range_and_default(setting):
 def test_declared_example_is_valid_and_not_the_default(setting):
     config = minimal() | {setting.name: setting.example}
 
-    jsonschema.validate(config, config_jsonschema)
+    jsonschema.validate(config, json_schema())
     parse_settings(config, now=NOW)
     assert setting.example != setting.default
 
