@@ -43,6 +43,14 @@ def test_settings_reference_in_docs_is_generated_from_the_declaration():
     )
 
 
+def test_readme_table_of_main_settings_is_generated_from_the_declaration():
+    readme = generate_docs.README_MD.read_text()
+
+    assert readme == generate_docs.render_readme(readme), (
+        "README.md's settings table is stale. Fix: .venv/bin/python scripts/generate_docs.py"
+    )
+
+
 def test_meltano_yml_settings_are_generated_from_the_declaration():
     assert meltano_settings.main(["--check"]) == 0, (
         "meltano.yml is stale. Fix: .venv/bin/python scripts/meltano_settings.py"
