@@ -3,8 +3,8 @@
 Each ``Setting`` says its name, type, default, range or choices, description and whether it is
 a secret. From the declaration come: the JSON schema (``json_schema()``: what ``--about`` prints
 and the SDK checks), the defaults and ranges ``settings.parse_settings`` enforces, meltano.yml's
-extractor settings (scripts/meltano_settings.py) and docs/settings.md
-(scripts/generate_docs.py). tests/unit/test_settings.py fails when any of them drifts.
+extractor settings (scripts/meltano_settings.py), docs/settings.md and README.md's table of
+main settings (scripts/generate_docs.py). tests/unit/test_settings.py fails when any of them drifts.
 """
 
 from __future__ import annotations
