@@ -13,7 +13,13 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
-from spapi_emulator.config import EmulatorConfig, ensure_loopback
+from spapi_emulator.config import (
+    EXPORT_DATE_FORMS,
+    FOLLOW_UP_READINGS,
+    EmulatorConfig,
+    ensure_loopback,
+)
+from spapi_emulator.errors import NEXT_TOKEN_REFUSALS
 from spapi_emulator.isotime import parse_iso8601
 from spapi_emulator.server import start_site
 from spapi_emulator.state import EmulatorState
@@ -91,6 +97,32 @@ def build_parser() -> argparse.ArgumentParser:
     add("--export-error-rate", type=_probability, default=d.export_error_rate)
     add("--document-url-ttl", type=float, default=d.document_url_ttl, help="seconds, unscaled")
     add("--invoices-empty-page-rate", type=_probability, default=d.invoices_empty_page_rate)
+    add("--refuse-next-tokens", type=int, default=0, help="refuse N nextTokens")
+    add("--refuse-next-tokens-after", type=int, default=0, help="accept N nextTokens first")
+    add(
+        "--next-token-refusal",
+        choices=sorted(NEXT_TOKEN_REFUSALS),
+        default=d.next_token_refusal,
+        help="wording of a refused nextToken (default %(default)s)",
+    )
+    add(
+        "--invoices-follow-up",
+        choices=FOLLOW_UP_READINGS,
+        default=d.invoices_follow_up,
+        help="what an Invoices API follow-up page must send with nextToken (default %(default)s)",
+    )
+    add(
+        "--df-static-sandbox",
+        action="store_true",
+        help="DF v1 answers the model's catch-all sandbox example (same nextToken forever)",
+    )
+    add("--shapeless-body-every", type=int, default=0, help="every Nth DF answer is 200 {}")
+    add(
+        "--export-date-form",
+        choices=EXPORT_DATE_FORMS,
+        default=d.export_date_form,
+        help="createInvoicesExport date texts accepted (default %(default)s)",
+    )
     return p
 
 
@@ -140,6 +172,13 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         export_error_rate=args.export_error_rate,
         document_url_ttl=args.document_url_ttl,
         invoices_empty_page_rate=args.invoices_empty_page_rate,
+        refuse_next_tokens=args.refuse_next_tokens,
+        refuse_next_tokens_after=args.refuse_next_tokens_after,
+        next_token_refusal=args.next_token_refusal,
+        invoices_follow_up=args.invoices_follow_up,
+        df_static_sandbox=args.df_static_sandbox,
+        shapeless_body_every=args.shapeless_body_every,
+        export_date_form=args.export_date_form,
     )
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from spapi_emulator.errors import NEXT_TOKEN_REFUSALS
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -43,6 +45,20 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "getInvoice": (2.0, 15),
     "getInvoicesAttributes": (1.0, 1),
 }
+
+# Readings of the Invoices API's follow-up pages (invoices_follow_up): the model's parameter
+# text, where a nextToken goes with the same arguments as the call that produced it; its
+# static sandbox, where it goes with marketplaceId alone; or a service that takes either.
+FOLLOW_UP_ALL_ARGUMENTS = "all-arguments"
+FOLLOW_UP_TOKEN_ONLY = "token-only"  # noqa: S105 - a mode name
+FOLLOW_UP_EITHER = "either"
+FOLLOW_UP_READINGS = (FOLLOW_UP_ALL_ARGUMENTS, FOLLOW_UP_TOKEN_ONLY, FOLLOW_UP_EITHER)
+# Which createInvoicesExport dateStart/dateEnd texts are accepted (export_date_form): any ISO
+# 8601 form, only the model example's zone-less date-time, or only date-times with a zone.
+EXPORT_DATES_ANY = "any"
+EXPORT_DATES_NO_ZONE = "no-zone"
+EXPORT_DATES_WITH_ZONE = "with-zone"
+EXPORT_DATE_FORMS = (EXPORT_DATES_ANY, EXPORT_DATES_NO_ZONE, EXPORT_DATES_WITH_ZONE)
 
 DEFAULT_PARTIES: tuple[str, ...] = ("WH-BLR-1", "WH-DEL-2")
 DEFAULT_DATASET_START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -127,6 +143,24 @@ class EmulatorConfig:
         invoices_empty_page_rate: Probability that a getInvoices or getInvoicesExports page
             comes back empty with a nextToken to the same position (seeded by the query and
             the position, at most once per position).
+        refuse_next_tokens: This many requests carrying a nextToken (both APIs, counted over
+            the run), after the first ``refuse_next_tokens_after``, are refused in the
+            ``next_token_refusal`` wording, as an expired token is: a deterministic way to make
+            windows restart.
+        refuse_next_tokens_after: Requests carrying a nextToken accepted before refusals start.
+        next_token_refusal: Key of ``errors.NEXT_TOKEN_REFUSALS``: how a refused nextToken is
+            worded, on every paged operation.
+        invoices_follow_up: What a getInvoices or getInvoicesExports follow-up page must carry
+            with its nextToken: ``all-arguments`` of the first call (the model's text, the
+            default), ``token-only`` (marketplaceId alone, the static sandbox) or ``either``.
+        df_static_sandbox: getCustomerInvoices v1 answers every request with the model's
+            catch-all static sandbox example: one invoice and the same nextToken, forever.
+        shapeless_body_every: Every Nth getCustomerInvoices answer (counted over the run) is a
+            200 ``{}``, as DF v1 getPackingSlip answered (amzn/selling-partner-api-docs#200);
+            0 never.
+        export_date_form: Which createInvoicesExport dateStart/dateEnd texts are accepted:
+            ``any`` ISO 8601 form (default), ``no-zone`` (the model example's form only) or
+            ``with-zone``; others get 400 naming the field.
 
     """
 
@@ -168,6 +202,13 @@ class EmulatorConfig:
     export_error_predicate: Callable[[datetime, datetime], bool] | None = None
     document_url_ttl: float = 30.0
     invoices_empty_page_rate: float = 0.1
+    refuse_next_tokens: int = 0
+    refuse_next_tokens_after: int = 0
+    next_token_refusal: str = "fba-inventory"  # noqa: S105 - a wording's name
+    invoices_follow_up: str = FOLLOW_UP_ALL_ARGUMENTS
+    df_static_sandbox: bool = False
+    shapeless_body_every: int = 0
+    export_date_form: str = EXPORT_DATES_ANY
 
     def __post_init__(self) -> None:
         """Reject settings the dataset or the buckets cannot honour.
@@ -195,6 +236,24 @@ class EmulatorConfig:
         if not 0 <= low <= high:
             raise ValueError("latency_ms must be (low, high) with 0 <= low <= high")
         self._check_invoices_api()
+        self._check_readings()
+
+    def _check_readings(self) -> None:
+        """Reject unknown readings of ambiguous points (see ``__post_init__``)."""
+        if self.next_token_refusal not in NEXT_TOKEN_REFUSALS:
+            raise ValueError(f"next_token_refusal must be one of {sorted(NEXT_TOKEN_REFUSALS)}")
+        if self.invoices_follow_up not in FOLLOW_UP_READINGS:
+            raise ValueError(f"invoices_follow_up must be one of {FOLLOW_UP_READINGS}")
+        if self.export_date_form not in EXPORT_DATE_FORMS:
+            raise ValueError(f"export_date_form must be one of {EXPORT_DATE_FORMS}")
+        counts = (self.shapeless_body_every, self.refuse_next_tokens, self.refuse_next_tokens_after)
+        if min(counts) < 0:
+            raise ValueError("shapeless_body_every and refuse_next_tokens* must be >= 0")
+
+    @property
+    def next_token_refusal_text(self) -> str:
+        """The message of a refused nextToken in the chosen wording."""
+        return NEXT_TOKEN_REFUSALS[self.next_token_refusal]
 
     def _check_invoices_api(self) -> None:
         """Reject Invoices API settings out of range (see ``__post_init__``)."""

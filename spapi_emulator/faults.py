@@ -41,6 +41,8 @@ class FaultInjector:
         # Not security relevant: reproducible fault and latency sequences.
         self._rng = random.Random(f"{config.seed}:faults")  # noqa: S311
         self._rdt_503_done = False
+        self._answers = 0  # getCustomerInvoices answers counted for shapeless_body_every
+        self._tokens_seen = 0  # requests carrying a nextToken, for refuse_next_tokens
         self._lock = threading.Lock()
 
     def latency_seconds(self) -> float:
@@ -67,6 +69,28 @@ class FaultInjector:
     def malformed(self) -> bool:
         """Decide whether this 200 answer gets a truncated JSON body."""
         return self._roll(self._config.malformed_json_rate)
+
+    def shapeless(self) -> bool:
+        """Decide whether this getCustomerInvoices answer is a 200 ``{}``: every Nth one."""
+        every = self._config.shapeless_body_every
+        if every <= 0:
+            return False
+        with self._lock:
+            self._answers += 1
+            return self._answers % every == 0
+
+    def refuse_next_token(self) -> bool:
+        """Decide whether this request's nextToken is refused (``refuse_next_tokens``).
+
+        Requests carrying a nextToken are counted over the run; the first
+        ``refuse_next_tokens_after`` pass, the ``refuse_next_tokens`` after them are refused.
+        """
+        config = self._config
+        with self._lock:
+            number = self._tokens_seen
+            self._tokens_seen += 1
+        first = config.refuse_next_tokens_after
+        return first <= number < first + config.refuse_next_tokens
 
     def take_rdt_503(self) -> bool:
         """Return True once: for the first RDT call made while ``rdt_fail_once_503`` is set."""

@@ -4,8 +4,8 @@ A token carries the page offset (or, in the Invoices API, the whole first-call q
 issue time, signed with a per-server key together with a fingerprint of every other query
 parameter (or the operation's name), so the server keeps no paging state. A token
 replayed with different parameters, tampered with, sent without URL-encoding (``+`` arrives as
-a space) or older than ``next_token_ttl`` is rejected like the real service does: 400
-InvalidInput "Next token is invalid or expired" (amzn/selling-partner-api-models#4946).
+a space) or older than ``next_token_ttl`` is refused with 400 InvalidInput, worded as
+``next_token_refusal`` chooses (the DF wording is not public; see errors.NEXT_TOKEN_REFUSALS).
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ one-line message that is safe to print (no secret, token or RDT ever goes into i
     ├── RoleError                   access denied / RDT refused: fix app roles or re-authorise
     ├── ApiError                    Amazon answered 4xx for a request it will never accept,
     │   │                           or a 200 whose body lacks the model's shape
-    │   └── ExpiredNextTokenError   a nextToken was refused: the window is fetched again from
-    │                               its first page (customer_invoices: up to 3 times)
+    │   └── ExpiredNextTokenError   a 400 to a request carrying a nextToken: the pager fetches
+    │                               the window again (up to 3 times) or, when the text blames
+    │                               the arguments, changes the follow-up form (streams/pager.py)
     └── RetriesExhaustedError       429, 5xx, resets, timeouts or malformed JSON outlived the
                                     retry budget (or a document download failed every time)
 
@@ -88,7 +89,7 @@ class ApiError(SpinvoicesError):
 
 
 class ExpiredNextTokenError(ApiError):
-    """A nextToken was refused as invalid or expired; the caller restarts the window."""
+    """A 400 to a request carrying a nextToken, whatever its wording (see spapi/paging.py)."""
 
 
 class RetriesExhaustedError(SpinvoicesError):

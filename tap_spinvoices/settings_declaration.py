@@ -350,8 +350,9 @@ RATE_BUDGET_PERCENT: Final = Setting(
     Group.TUNING,
     title="Rate budget (%)",
     description=(
-        "Share of each operation's rate limit this tap may use; the quota is shared by every "
-        "app the selling partner authorised."
+        "Share of each operation's rate limit this tap may use. A quota belongs to one selling "
+        "partner and one app: lower this only when several copies of this tap run with the "
+        "same app for the same selling partner."
     ),
     example=50,
     default=100,

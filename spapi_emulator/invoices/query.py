@@ -3,9 +3,11 @@
 Errors use the shape of the model's static sandbox: ``{"errors": [{"code": "400", "message":
 "Invalid Request.", "details": "Missing required parameter: 'marketplaceId'"}]}``.
 
-Paging follows the sandbox rather than the parameter description: a nextToken may only be
-sent with ``marketplaceId`` ("Specifying nextToken with any other parameters will cause the
-request to fail."), so the token carries the whole first-call query, its defaulted dates
+Follow-up pages play one of three readings (``EmulatorConfig.invoices_follow_up``): the
+model's parameter text, where a nextToken goes with every argument of the call that produced
+it (the default); the static sandbox, where it may only go with ``marketplaceId``
+("Specifying nextToken with any other parameters will cause the request to fail."); or
+either. The token carries the first call's query as sent and with its defaulted dates
 resolved, signed so it cannot be altered. Dates accept the model's own examples: offset-less
 date-times (``2024-07-01T00:00:00``) and plain dates are read as UTC.
 """
@@ -14,13 +16,20 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 import orjson
 
 from spapi_emulator import errors
+from spapi_emulator.config import (
+    EXPORT_DATES_NO_ZONE,
+    EXPORT_DATES_WITH_ZONE,
+    FOLLOW_UP_ALL_ARGUMENTS,
+    FOLLOW_UP_EITHER,
+    FOLLOW_UP_TOKEN_ONLY,
+)
 from spapi_emulator.invoices.data import (
     BRAZIL_MARKETPLACE_ID,
     EXPORT_STATUSES,
@@ -42,6 +51,8 @@ UNPARSABLE = "Request has missing or invalid parameters and cannot be parsed."
 NOT_FOUND = "The resource specified does not exist."
 # An error message, not a secret.
 NEXT_TOKEN_ALONE = "Specifying nextToken with any other parameters will cause the request to fail."  # noqa: S105
+# The emulator's own wording under the model's reading: no public text exists.
+SAME_ARGUMENTS = "Send the same arguments as the call that produced the nextToken."
 # getInvoices pageSize: "Minimum: 1 Maximum: 200", but GetInvoicesResponse.invoices has
 # maxItems 100: up to 200 is accepted and a page never holds more than 100 invoices.
 INVOICES_MAX_PAGE_SIZE, INVOICES_MAX_ITEMS = 200, 100
@@ -164,12 +175,15 @@ class PagePosition:
         params: The first call's parameters, defaulted dates resolved.
         offset: Candidates already scanned by earlier pages.
         emptied: An empty page was already served at this offset.
+        sent: The first call's parameters as sent (a follow-up page repeats them under the
+            model's reading).
 
     """
 
     params: dict[str, str]
     offset: int = 0
     emptied: bool = False
+    sent: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +290,12 @@ class PageTokens:
     def encode(self, operation: str, position: PagePosition) -> str:
         """Return the nextToken of a position in an operation's result list."""
         payload = orjson.dumps(
-            {"params": position.params, "offset": position.offset, "emptied": position.emptied},
+            {
+                "params": position.params,
+                "offset": position.offset,
+                "emptied": position.emptied,
+                "sent": position.sent,
+            },
             option=orjson.OPT_SORT_KEYS,
         )
         return self._codec.encode(payload, operation.encode())
@@ -298,22 +317,32 @@ class PageTokens:
             return None
         fields = orjson.loads(payload)
         params, offset, emptied = fields["params"], fields["offset"], fields["emptied"]
+        sent = fields.get("sent") or {}
         if not isinstance(params, dict):  # pragma: no cover - signed by this server
             return None
-        return PagePosition({str(k): str(v) for k, v in params.items()}, int(offset), bool(emptied))
+        return PagePosition(
+            {str(k): str(v) for k, v in params.items()},
+            int(offset),
+            bool(emptied),
+            {str(k): str(v) for k, v in sent.items()},
+        )
 
 
-def page_position(
+def page_position(  # noqa: PLR0913 - the request, the codec and the two readings in play
     query: MultiMapping[str],
     operation: str,
     allowed: Iterable[str],
     tokens: PageTokens,
     ttl: float | None,
+    *,
+    follow_up: str = FOLLOW_UP_ALL_ARGUMENTS,
+    refusal: str = errors.NEXT_TOKEN_INVALID,
 ) -> PagePosition:
     """Validate the paging side of a list request and return where it starts.
 
-    Order: marketplaceId present; a nextToken comes alone (with marketplaceId); repeated or
-    unknown parameters; the marketplace; the token.
+    Order: marketplaceId present; under the sandbox's reading, a nextToken comes alone (with
+    marketplaceId); repeated or unknown parameters; the marketplace; the token; under the
+    model's reading, the arguments next to the token are those of the first call.
 
     Args:
         query: The request's query parameters.
@@ -321,6 +350,8 @@ def page_position(
         allowed: The parameters the operation declares.
         tokens: The nextToken codec.
         ttl: nextToken lifetime (``next_token_ttl``).
+        follow_up: ``EmulatorConfig.invoices_follow_up``.
+        refusal: The wording of a refused nextToken.
 
     Returns:
         The first call's parameters and the offset.
@@ -332,16 +363,20 @@ def page_position(
     marketplace_id = query.get(MARKETPLACE_ID)
     if not marketplace_id:
         raise missing_parameter(MARKETPLACE_ID)
-    if NEXT_TOKEN in query and any(name not in {MARKETPLACE_ID, NEXT_TOKEN} for name in query):
+    others = {name for name in query if name not in {MARKETPLACE_ID, NEXT_TOKEN}}
+    if NEXT_TOKEN in query and others and follow_up == FOLLOW_UP_TOKEN_ONLY:
         raise invalid_request(NEXT_TOKEN_ALONE)
     params = single_values(query, allowed)
     require_marketplace(marketplace_id)
     token = params.pop(NEXT_TOKEN, None)
     if token is None:
-        return PagePosition(params)
+        return PagePosition(params, sent=dict(params))
     position = tokens.decode(operation, token, ttl)
     if position is None or position.params.get(MARKETPLACE_ID) != marketplace_id:
-        raise invalid_request(errors.NEXT_TOKEN_INVALID)
+        raise invalid_request(refusal)
+    repeats = follow_up == FOLLOW_UP_ALL_ARGUMENTS or (follow_up == FOLLOW_UP_EITHER and others)
+    if repeats and params != position.sent:
+        raise invalid_request(SAME_ARGUMENTS)
     return position
 
 
@@ -502,12 +537,29 @@ def _export_identifier(value: object) -> tuple[str, str] | None:
     raise unparsable_body("Invalid attribute 'transactionIdentifier': expected {name, id}.")
 
 
-def parse_export_request(raw: bytes, now: datetime) -> ExportRequest:
+def _check_export_date_form(dates: Mapping[str, str | None], form: str) -> None:
+    """Refuse dateStart/dateEnd texts outside the accepted form (``export_date_form``)."""
+    for name, raw in dates.items():
+        if raw is None:
+            continue
+        zoned = parse_date(raw) is not None and not _DATE.fullmatch(raw)
+        zoned = zoned and not _LOCAL_DATE_TIME.fullmatch(raw)
+        if (form == EXPORT_DATES_NO_ZONE and zoned) or (
+            form == EXPORT_DATES_WITH_ZONE and not zoned
+        ):
+            example = (
+                "2024-07-01T00:00:00" if form == EXPORT_DATES_NO_ZONE else "2024-07-01T00:00:00Z"
+            )
+            raise unparsable_body(f"Invalid {name}: '{raw}'. Use the form {example}.")
+
+
+def parse_export_request(raw: bytes, now: datetime, date_form: str = "any") -> ExportRequest:
     """Validate a createInvoicesExport body (``ExportInvoicesRequest``).
 
     Args:
         raw: The request body.
         now: The wall clock; dateStart defaults to 24 h before it, dateEnd to it.
+        date_form: ``EmulatorConfig.export_date_form``.
 
     Returns:
         The request.
@@ -533,6 +585,7 @@ def parse_export_request(raw: bytes, now: datetime) -> ExportRequest:
     if file_format not in FILE_FORMATS:
         raise unparsable_body(f"Invalid fileFormat: '{file_format}'. It must be XML.")
     dates = {name: _optional_text(body, name) for name in ("dateStart", "dateEnd")}
+    _check_export_date_form(dates, date_form)
     date_start, date_end, _ = _date_range(
         {k: v for k, v in dates.items() if v is not None},
         now,

@@ -98,9 +98,10 @@ def _static_answer(
         return None
     body = example.body()
     if NEXT_TOKEN in body and resolve is not None:
-        position = PagePosition(resolve(dict(request.query)), _END)
+        sent = dict(request.query)
+        position = PagePosition(resolve(sent), _END, sent=sent)
         body[NEXT_TOKEN] = state.invoices_api.page_tokens.encode(name, position)
-    return errors.json_response(body)
+    return errors.json_response(body, status=example.status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +140,12 @@ class _Pager:
             and not position.emptied
             and empty_page(config.seed, self.name, params, offset, rate)
         ):
-            return [], tokens.encode(self.name, PagePosition(params, offset, emptied=True))
+            emptied = PagePosition(params, offset, emptied=True, sent=position.sent)
+            return [], tokens.encode(self.name, emptied)
         stop = min(total, offset + page_size)
         items = scan(offset, stop) if offset < stop else []
-        token = tokens.encode(self.name, PagePosition(params, stop)) if stop < total else None
+        after = PagePosition(params, stop, sent=position.sent)
+        token = tokens.encode(self.name, after) if stop < total else None
         return items, token
 
 
@@ -191,12 +194,16 @@ async def get_invoices(request: web.Request, state: EmulatorState) -> web.Respon
     if static is not None:
         return static
     api = state.invoices_api
+    if NEXT_TOKEN in request.query and state.faults.refuse_next_token():
+        raise invalid_request(state.config.next_token_refusal_text)
     position = page_position(
         request.query,
         GET_INVOICES,
         INVOICES_PARAMETERS,
         api.page_tokens,
         state.config.next_token_ttl,
+        follow_up=state.config.invoices_follow_up,
+        refusal=state.config.next_token_refusal_text,
     )
     query = parse_invoices_query(position.params, now)
     lo, hi = api.data.span(query.date_start, query.date_end)
@@ -209,7 +216,7 @@ async def get_invoices(request: web.Request, state: EmulatorState) -> web.Respon
             found = invoices[lo + start : lo + stop]
         return [invoice.to_json() for invoice in found if query.invoice_filter.matches(invoice)]
 
-    start = PagePosition(query.params, position.offset, position.emptied)
+    start = PagePosition(query.params, position.offset, position.emptied, position.sent)
     items, token = _Pager(state, GET_INVOICES).page(start, hi - lo, query.page_size, scan)
     return _paged_body("invoices", items, token)
 
@@ -255,7 +262,9 @@ async def create_invoices_export(request: web.Request, state: EmulatorState) -> 
         202 ``{"exportId": ...}``; the export starts REQUESTED.
 
     """
-    export_request = parse_export_request(await request.read(), state.wall_clock())
+    export_request = parse_export_request(
+        await request.read(), state.wall_clock(), state.config.export_date_form
+    )
     if request.query:
         raise invalid_request(f"Unknown parameter: '{next(iter(request.query))}'.")
     export = state.invoices_api.create_export(export_request)
@@ -282,12 +291,16 @@ async def get_invoices_exports(request: web.Request, state: EmulatorState) -> we
     if static is not None:
         return static
     api = state.invoices_api
+    if NEXT_TOKEN in request.query and state.faults.refuse_next_token():
+        raise invalid_request(state.config.next_token_refusal_text)
     position = page_position(
         request.query,
         GET_INVOICES_EXPORTS,
         EXPORTS_PARAMETERS,
         api.page_tokens,
         state.config.next_token_ttl,
+        follow_up=state.config.invoices_follow_up,
+        refusal=state.config.next_token_refusal_text,
     )
     query = parse_exports_query(position.params, now)
     records = api.export_records(query.date_start, query.date_end)
@@ -297,7 +310,7 @@ async def get_invoices_exports(request: web.Request, state: EmulatorState) -> we
         views = [ExportView.of(record, clock) for record in records[start:stop]]
         return [v.to_json() for v in views if query.status is None or v.status == query.status]
 
-    start = PagePosition(query.params, position.offset, position.emptied)
+    start = PagePosition(query.params, position.offset, position.emptied, position.sent)
     pager = _Pager(state, GET_INVOICES_EXPORTS)
     items, token = pager.page(start, len(records), query.page_size, scan)
     return _paged_body("exports", items, token)

@@ -1,11 +1,11 @@
 """The Invoices API model's static sandbox examples (``x-amzn-api-sandbox.static``).
 
-A request whose parameters equal a 2xx example's exactly (same names, same values, nothing
+A request whose parameters equal an example's exactly (same names, same values, nothing
 more) gets that example's body, as the static sandbox answers it; the routes then swap the
 example's ``nextToken`` for a live one that leads to a last, empty page. Examples whose answer
-the live logic already gives (every 400, createInvoicesExport's 202, getInvoicesAttributes)
-are answered live. The example's document is a real document here, so its pre-signed URL
-downloads a ZIP with the example invoice.
+the live logic already gives (the 400s without the sandbox's nextToken, createInvoicesExport's
+202, getInvoicesAttributes) are answered live. The example's document is a real document here,
+so its pre-signed URL downloads a ZIP with the example invoice.
 """
 
 from __future__ import annotations
@@ -59,20 +59,34 @@ _INVOICES_PAGE: dict[str, object] = {
 }
 
 
+_NEXT_TOKEN_ALONE_ERROR: dict[str, object] = {
+    "errors": [
+        {
+            "code": "400",
+            "message": "Invalid Request.",
+            "details": "Specifying nextToken with any other parameters will cause the request "
+            "to fail.",
+        }
+    ]
+}
+
+
 @dataclass(frozen=True, slots=True)
 class StaticExample:
-    """One 2xx static sandbox example.
+    """One static sandbox example (a 2xx, or a 400 carrying the sandbox's nextToken).
 
     Attributes:
         operation: The operationId.
         parameters: Every request parameter (path and query) as text.
         response: The example's response body.
+        status: The example's HTTP status.
 
     """
 
     operation: str
     parameters: Mapping[str, str]
     response: Mapping[str, object]
+    status: int = 200
 
     def body(self) -> dict[str, object]:
         """Return a fresh copy of the response body."""
@@ -124,11 +138,29 @@ STATIC_EXAMPLES: tuple[StaticExample, ...] = (
         {"exports": [_EXPORT], "nextToken": SANDBOX_NEXT_TOKEN},
     ),
     StaticExample(GET_INVOICES_EXPORT, {"exportId": SANDBOX_EXPORT_ID}, {"export": _EXPORT}),
+    # The two 400 examples that carry the sandbox's own nextToken: answered verbatim whatever
+    # follow-up reading the emulator plays, since only the static sandbox hands out that token.
+    StaticExample(
+        GET_INVOICES,
+        {
+            "marketplaceId": BRAZIL_MARKETPLACE_ID,
+            "nextToken": SANDBOX_NEXT_TOKEN,
+            "statuses": "REJECTED",
+        },
+        _NEXT_TOKEN_ALONE_ERROR,
+        400,
+    ),
+    StaticExample(
+        GET_INVOICES_EXPORTS,
+        {"marketplaceId": BRAZIL_MARKETPLACE_ID, "nextToken": SANDBOX_NEXT_TOKEN, "status": "DONE"},
+        _NEXT_TOKEN_ALONE_ERROR,
+        400,
+    ),
 )
 
 
 def find_example(operation: str, parameters: Mapping[str, str]) -> StaticExample | None:
-    """Return the 2xx static example whose parameters equal these exactly, if any.
+    """Return the static example whose parameters equal these exactly, if any.
 
     Args:
         operation: The operationId.

@@ -31,8 +31,10 @@ MAX_RANGE = timedelta(days=7)
 # limit: minimum 1, maximum 100 in the model. The model gives no default; 50 is our choice.
 MIN_LIMIT, MAX_LIMIT, DEFAULT_LIMIT = 1, 100, 50
 SORT_ORDERS = ("ASC", "DESC")
-# Every query parameter the model declares; anything else is refused like the real service
-# refuses an auto-appended marketplaceIds (saleweaver/python-amazon-sp-api#270, #1109).
+# Every query parameter the model declares; anything else is refused. This strictness is our
+# choice: the public reports of "Invalid content was found starting with element
+# 'marketplaceIds'" concern POST bodies (saleweaver/python-amazon-sp-api#270, #1109), not
+# this query.
 QUERY_PARAMETERS = frozenset(
     {"shipFromPartyId", "limit", "createdAfter", "createdBefore", "sortOrder", "nextToken"}
 )
@@ -142,8 +144,8 @@ def parse_query(query: MultiMapping[str], state: EmulatorState) -> CustomerInvoi
         decoded = state.next_tokens.decode_offset(
             next_token, params_fingerprint, state.config.next_token_ttl
         )
-        if decoded is None:
-            raise errors.invalid_input(errors.NEXT_TOKEN_INVALID)
+        if decoded is None or state.faults.refuse_next_token():
+            raise errors.invalid_input(state.config.next_token_refusal_text)
         offset = decoded
     return CustomerInvoicesQuery(
         created_after=created_after,
@@ -191,10 +193,30 @@ def customer_invoice_list(query: CustomerInvoicesQuery, state: EmulatorState) ->
     return body
 
 
+# The v1 model's catch-all static sandbox example (request parameters {}): the same invoice
+# and the same nextToken whatever is asked (vendorDirectFulfillmentShippingV1.json).
+STATIC_SANDBOX_ANSWER: dict[str, object] = {
+    "payload": {
+        "pagination": {"nextToken": "MDAwMDAwMDAwMQ=="},
+        "customerInvoices": [
+            {
+                "purchaseOrderNumber": "mockpurchaseOrderNumber",
+                "content": "base 64 content goes here",
+            }
+        ],
+    }
+}
+
+
 def _handler(version: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     @operation(GET_CUSTOMER_INVOICES, authorize=require_restricted_token)
     async def get_customer_invoices(request: web.Request, state: EmulatorState) -> web.Response:
-        body = customer_invoice_list(parse_query(request.query, state), state)
+        if version == DF_V1 and state.config.df_static_sandbox:
+            return errors.json_response(STATIC_SANDBOX_ANSWER)
+        query = parse_query(request.query, state)
+        if state.faults.shapeless():
+            return errors.json_response({})
+        body = customer_invoice_list(query, state)
         return errors.json_response({"payload": body} if version == DF_V1 else body)
 
     return get_customer_invoices

@@ -52,11 +52,6 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 
-# "Next token is invalid or expired", Amazon's answer to a nextToken it no longer accepts
-# (or one sent without URL-encoding: amzn/selling-partner-api-models#4946). The Invoices
-# sandbox's "Specifying nextToken with any other parameters will cause the request to fail."
-# is a plain 400: restarting the window would replay the same mistake forever.
-_NEXT_TOKEN_REFUSED = re.compile(r"next\s*token.*\b(invalid|expired)\b", re.IGNORECASE | re.DOTALL)
 # 400 and 403 from createRestrictedDataToken: the app may not have the path's data.
 _RDT_REFUSALS = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.FORBIDDEN})
 # A 403 with these codes is a bad request, not a denial (the static sandbox of
@@ -66,14 +61,17 @@ _INPUT_ERROR_CODES = frozenset({"InvalidInput", "InvalidRequest", "InvalidParame
 _URL_QUERY = re.compile(r"\?[^\s'\"]*")
 # What the user can do once a request ran out of retries (the last STATE resumes the run).
 _FAULTS_HINT = "Amazon or the network kept failing: run again later, or raise max_retries"
+# Amazon's quotas belong to one selling partner and one application (usage-plans-and-rate-
+# limits); only other copies of this tap, run with the same app for the same selling partner,
+# draw from the same buckets.
 _THROTTLED_HINT = (
-    "Amazon kept throttling (other apps of the selling partner share the quota): run again "
-    "later, or lower max_concurrency or rate_budget_percent"
+    "Amazon kept throttling: run again later, or lower max_concurrency; if other copies of "
+    "this tap run with the same app for this selling partner, lower rate_budget_percent"
 )
-# Reaches the user only once fetching the window again did not help (customer_invoices.py).
+# Reaches the user only once fetching the window again did not help (streams/pager.py).
 _NEXT_PAGE_EXPIRED_HINT = (
-    "nextTokens expired before the next page was asked for: lower max_concurrency so each "
-    "window's next page is asked for sooner"
+    "the nextTokens were refused (expired or invalid) each time the window was fetched "
+    "again: lower max_concurrency so each window's next page is asked for sooner"
 )
 # What quote(text, safe="") escapes in ASCII text: all but letters, digits and "_.-~".
 _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9_.~-]")
@@ -122,11 +120,29 @@ class RequestMetrics:
     retries: int = 0  #: attempts repeated after a fault, a 429 or a token refresh
     errors: int = 0  #: calls that ended in an exception
     latency_s: float = 0.0  #: summed duration of the attempts, in seconds
+    #: 200 answers holding none of the model's keys (counted by the pager, streams/)
+    unexpected_bodies: int = 0
 
     @property
     def mean_latency_s(self) -> float:
         """Average duration of one attempt, in seconds."""
         return self.latency_s / self.requests if self.requests else 0.0
+
+
+class JsonAnswer(dict[str, Any]):
+    """The JSON object Amazon answered, with its ``x-amzn-RequestId`` for warnings."""
+
+    __slots__ = ("request_id",)
+
+    def __init__(self, body: dict[str, Any], *, request_id: str | None) -> None:
+        """Wrap a decoded body (its top level is copied: a page has two or three keys)."""
+        super().__init__(body)
+        self.request_id = request_id
+
+
+def request_id_of(body: Mapping[str, Any]) -> str | None:
+    """The ``x-amzn-RequestId`` of an answer returned by ``SpApiClient``, if it has one."""
+    return body.request_id if isinstance(body, JsonAnswer) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +249,7 @@ class SpApiClient:
             restricted: The operation needs a Restricted Data Token for ``path``.
 
         Raises:
-            ExpiredNextTokenError: The nextToken was refused; restart the window.
+            ExpiredNextTokenError: A 400 to a request carrying a nextToken (any wording).
             ApiError: Amazon refused the request for good (4xx).
             RoleError: Access denied, or the RDT was refused.
             AuthError: LWA rejected the credentials.
@@ -261,6 +277,10 @@ class SpApiClient:
         request = _Request("POST", operation, path, body=orjson.dumps(body), restricted=restricted)
         return await self._call(request)
 
+    def note_unexpected_body(self, operation: str) -> None:
+        """Count a 200 whose body held none of the model's keys (the pager decides that)."""
+        self.metrics.setdefault(operation, RequestMetrics()).unexpected_bodies += 1
+
     async def _call(self, request: _Request) -> dict[str, Any]:
         metrics = self.metrics.setdefault(request.operation, RequestMetrics())
         try:
@@ -278,7 +298,7 @@ class SpApiClient:
             attempts += 1
             outcome = await self._attempt(request, metrics, token_refreshed=token_refreshed)
             if outcome.verdict is Verdict.SUCCESS and outcome.payload is not None:
-                return outcome.payload
+                return JsonAnswer(outcome.payload, request_id=outcome.request_id)
             if outcome.verdict is Verdict.REFRESH_TOKEN:
                 # Resend at once with a fresh token; a second expiry FAILs (classify_status).
                 token_refreshed = True
@@ -474,12 +494,14 @@ class _Failure:
 
 
 def _is_refused_next_token(request: _Request, status: int, error: ErrorDetail) -> bool:
-    """Tell whether Amazon refused the nextToken of ``request`` (the window starts over)."""
-    return (
-        request.has_next_token
-        and status == HTTPStatus.BAD_REQUEST
-        and _NEXT_TOKEN_REFUSED.search(error.text) is not None
-    )
+    """Tell whether a 400 answered a request carrying a nextToken, whatever its wording.
+
+    The wording differs by API, and the first page was accepted with the same arguments, so
+    the token is what changed. The pager reads ``error`` for a complaint about the arguments
+    (spapi/paging.py) and decides between a restart and another follow-up form.
+    """
+    del error  # every wording counts
+    return request.has_next_token and status == HTTPStatus.BAD_REQUEST
 
 
 def _retries_exhausted(
@@ -530,7 +552,8 @@ def _judge(
         payload = {} if status == HTTPStatus.NO_CONTENT else json_object(body)
         if payload is None:  # never an empty page: a malformed 200 is retried
             return _Outcome(Verdict.RETRY, token, problem=f"HTTP {status} with malformed JSON")
-        return _Outcome(Verdict.SUCCESS, token, payload=payload)
+        request_id = headers.get("x-amzn-RequestId")
+        return _Outcome(Verdict.SUCCESS, token, payload=payload, request_id=request_id)
     error = parse_error_body(body)
     request_id = headers.get("x-amzn-RequestId")
     problem = f"HTTP {status} {error.code}: {error.description}"[:MAX_TEXT]

@@ -195,8 +195,10 @@ class OperationBudgets:
 
         Args:
             plans: Usage plan per operationId.
-            share: Fraction (0 < share <= 1) of each quota this tap may use; quotas are
-                shared by every app the selling partner authorised (rate_budget_percent).
+            share: Fraction (0 < share <= 1) of each quota this tap may use; a quota belongs
+                to one selling partner and one application, so only copies of this tap run
+                with the same app for the same selling partner share it
+                (rate_budget_percent).
             ledger: Carries levels and rates across event loops; None starts full.
             spread_s: Spread of network delay the pacing absorbs (see ``paced_plan``);
                 0 paces exactly at Amazon's bucket.

@@ -101,10 +101,10 @@ class RetryPolicy:
 
     Faults (5xx, resets, timeouts, malformed JSON) and throttling (429) have separate
     budgets. A 429 is not a failure: it means the bucket Amazon keeps for this selling
-    partner is empty, often because other apps the seller authorised share the quota
-    (amzn/selling-partner-api-models#5210; docs/quirks.md, "Throttling"). Pacing plus backoff
-    recovers from it, so it gets a larger budget of its own and a run of 429s never eats the
-    allowance for real faults (or vice versa).
+    partner and this application is empty (another copy of the tap running with the same
+    app, or a rate below the one advertised; docs/quirks.md, "Throttling"). Pacing plus
+    backoff recovers from it, so it gets a larger budget of its own and a run of 429s never
+    eats the allowance for real faults (or vice versa).
     """
 
     max_attempts: int = 8  #: attempts per request that may end in a fault (first one included)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import binascii
 import hashlib
-import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import pybase64
 
-from tap_spinvoices.errors import ExpiredNextTokenError, unexpected_response
+from tap_spinvoices.errors import unexpected_response
 from tap_spinvoices.spapi import operations
+from tap_spinvoices.spapi.paging import FollowUpForms
+from tap_spinvoices.streams.pager import ParsedPage, WindowRequest, follow_pages
 from tap_spinvoices.sync.bookmarks import format_instant
 from tap_spinvoices.sync.windowed_stream import WindowedStream, load_schema
 from tap_spinvoices.sync.windows import Window, api_timestamp
@@ -20,18 +21,15 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib import MetadataMapping
 
-    from tap_spinvoices.spapi.client import SpApiCalls, SpApiClient
+    from tap_spinvoices.spapi.client import SpApiClient
+    from tap_spinvoices.streams.pager import PageClient
 
 OPERATION: Final = operations.CUSTOMER_INVOICES_OPERATION_ID
 PAGE_LIMIT: Final = 100  # getCustomerInvoices: limit maximum 100
-# A window whose nextToken is refused is fetched again from its first page this many times.
-MAX_WINDOW_RESTARTS: Final = 3
 # Fields computed from the decoded PDF: 4 us an invoice, so only when selected.
 DIGEST_FIELDS: Final = frozenset({"content_sha256", "content_bytes"})
 # Rough per-record overhead beyond the content, for the read-ahead memory budget.
 _RECORD_OVERHEAD_BYTES: Final = 400
-
-logger = logging.getLogger(__name__)
 
 
 def window_params(window: Window, party: str | None) -> dict[str, str | int]:
@@ -48,13 +46,21 @@ def window_params(window: Window, party: str | None) -> dict[str, str | int]:
     return params
 
 
-def parse_page(body: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-    """Invoices and nextToken of one response; v1 wraps them in ``payload``."""
+def parse_page(body: Mapping[str, Any]) -> ParsedPage:
+    """Invoices and nextToken of one response; v1 wraps them in ``payload``.
+
+    An empty list, or no list next to a pagination object, is an empty page. A body with
+    neither key (nor a ``payload`` holding one) is None: DF v1 getPackingSlip answered 200
+    ``{}`` for every order for a long time (amzn/selling-partner-api-docs#200), so such a body
+    is never read as "no invoices" in silence (see pager.py).
+    """
     # The v1 model wraps the list in "payload"; its own guide prints it bare: accept both.
     inner = body.get("payload", body)
     if not isinstance(inner, Mapping):
         msg = "response has no invoice list"
         raise TypeError(msg)
+    if "customerInvoices" not in inner and "pagination" not in inner:
+        return None
     invoices = inner.get("customerInvoices") or []
     pagination = inner.get("pagination") or {}
     token = pagination.get("nextToken") if isinstance(pagination, Mapping) else None
@@ -96,7 +102,7 @@ def build_record(
 
 
 async def window_pages(
-    client: SpApiCalls,
+    client: PageClient,
     window: Window,
     *,
     party: str | None,
@@ -105,33 +111,20 @@ async def window_pages(
 ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
     """Every page of one window as (records, approximate bytes), following nextToken."""
     operation = operations.customer_invoices(api_version)
-    path = operation.path  # the RDT is minted for exactly this path
-    first_page = window_params(window, party)
+    # The RDT is minted for exactly this path.
+    request = WindowRequest(
+        operation.name,
+        operation.path,
+        window_params(window, party),
+        window,
+        restricted=operation.restricted,
+    )
     shared = window_fields(window, party, api_version)
-    params = first_page
-    restarts = 0
-    while True:
+    # The model leaves no doubt here: nextToken goes with every argument of the first call
+    # (createdAfter and createdBefore are required), so the form never changes.
+    forms = FollowUpForms(switchable=False)
+    async for invoices in follow_pages(client, request, _checked_page, forms):
         try:
-            body = await client.get_json(
-                operation.name, path, params, restricted=operation.restricted
-            )
-        except ExpiredNextTokenError:
-            # Tokens can expire while a window waits its turn: start the window over; the
-            # records already seen are dropped by the adjacent-window de-duplication.
-            restarts += 1
-            if restarts > MAX_WINDOW_RESTARTS:
-                raise
-            logger.warning(
-                "nextToken refused for window %s..%s; fetching the window again (%d/%d)",
-                format_instant(window.start),
-                format_instant(window.end),
-                restarts,
-                MAX_WINDOW_RESTARTS,
-            )
-            params = first_page
-            continue
-        try:
-            invoices, token = parse_page(body)
             records = [build_record(i, shared, digests) for i in invoices]
         except (TypeError, KeyError) as exc:
             raise unexpected_response(OPERATION, str(exc)) from None
@@ -139,9 +132,13 @@ async def window_pages(
             records,
             sum(len(r["content"]) for r in records) + _RECORD_OVERHEAD_BYTES * len(records),
         )
-        if token is None:
-            return
-        params = {**first_page, "nextToken": token}
+
+
+def _checked_page(body: Mapping[str, Any]) -> ParsedPage:
+    try:
+        return parse_page(body)
+    except TypeError as exc:
+        raise unexpected_response(OPERATION, str(exc)) from None
 
 
 def _pdf_digest(content: object) -> tuple[str | None, int | None]:

@@ -15,10 +15,14 @@ The steps, per marketplace, at the start of an invoice_exports sync:
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
+import re
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
+from tap_spinvoices.errors import ApiError
 from tap_spinvoices.settings import parse_datetime
 from tap_spinvoices.spapi.operations import CREATE_INVOICES_EXPORT
 from tap_spinvoices.streams.invoices_api import UNFINISHED_STATUSES, export_record, get_export
@@ -53,14 +57,79 @@ def days_to_request(
     return days
 
 
-def request_body(marketplace: str, day: Window) -> dict[str, Any]:
-    """CreateInvoicesExport body for one day: its first to its last millisecond."""
-    return {
-        "marketplaceId": marketplace,
-        "dateStart": api_timestamp(day.start),
-        "dateEnd": api_timestamp(day.end - timedelta(milliseconds=1)),
-        "fileFormat": "XML",
-    }
+class ExportDateForm(enum.Enum):
+    """How createInvoicesExport's dateStart and dateEnd are written.
+
+    The model declares both ``format: date``, describes them as ISO 8601 date-time and gives
+    ``"2024-07-01T00:00:00"`` (no zone) as the example (ExportInvoicesRequest in
+    tests/spapi_models/InvoicesApiModel_2024-06-19.json).
+    """
+
+    #: The model example's form, read as UTC: ``2024-07-01T00:00:00`` .. ``T23:59:59``.
+    MODEL_EXAMPLE = "date-time without a zone (the model's example)"
+    #: UTC with milliseconds and a zone: ``2024-07-01T00:00:00.000Z`` .. ``T23:59:59.999Z``.
+    UTC_MILLISECONDS = "UTC date-time with milliseconds"
+
+    @property
+    def other(self) -> ExportDateForm:
+        """The form to try once when Amazon refuses this one."""
+        if self is ExportDateForm.MODEL_EXAMPLE:
+            return ExportDateForm.UTC_MILLISECONDS
+        return ExportDateForm.MODEL_EXAMPLE
+
+
+_DATE_FIELD = re.compile(r"\bdate(Start|End)\b")
+
+
+def says_a_date_is_wrong(status: int, text: str) -> bool:
+    """Whether a createInvoicesExport refusal names dateStart or dateEnd."""
+    return status == HTTPStatus.BAD_REQUEST and _DATE_FIELD.search(text) is not None
+
+
+def request_body(
+    marketplace: str, day: Window, form: ExportDateForm = ExportDateForm.MODEL_EXAMPLE
+) -> dict[str, Any]:
+    """CreateInvoicesExport body for one day: its first to its last second (or millisecond)."""
+    if form is ExportDateForm.MODEL_EXAMPLE:
+        start = day.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        end = (day.end - timedelta(seconds=1)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    else:
+        start = api_timestamp(day.start)
+        end = api_timestamp(day.end - timedelta(milliseconds=1))
+    return {"marketplaceId": marketplace, "dateStart": start, "dateEnd": end, "fileFormat": "XML"}
+
+
+async def create_export(
+    client: SpApiCalls, marketplace: str, day: Window, form: ExportDateForm
+) -> tuple[str, ExportDateForm]:
+    """CreateInvoicesExport for one day: (exportId, the date form Amazon accepted).
+
+    A 400 naming a date field is asked again once in the other form; the caller keeps the
+    form that worked for the following days.
+    """
+    try:
+        body = await client.post_json(
+            CREATE_INVOICES_EXPORT.name,
+            CREATE_INVOICES_EXPORT.path,
+            request_body(marketplace, day, form),
+        )
+    except ApiError as refused:
+        if not says_a_date_is_wrong(refused.status, f"{refused.code} {refused.api_message}"):
+            raise
+        logger.info(
+            "%s refused the dates as %s (%s); sending them as %s from now on",
+            CREATE_INVOICES_EXPORT.name,
+            form.value,
+            refused.api_message,
+            form.other.value,
+        )
+        form = form.other
+        body = await client.post_json(
+            CREATE_INVOICES_EXPORT.name,
+            CREATE_INVOICES_EXPORT.path,
+            request_body(marketplace, day, form),
+        )
+    return str(body["exportId"]), form
 
 
 async def create_and_poll(  # noqa: PLR0913 - the whole step list of the module docstring
@@ -80,10 +149,9 @@ async def create_and_poll(  # noqa: PLR0913 - the whole step list of the module 
         for export_id, (start, end) in (requests.get("in_flight") or {}).items()
     }
     through = requests.get("created_through")
+    form = ExportDateForm.MODEL_EXAMPLE
     for day in days_to_request(parse_datetime(through) if through else None, start_date, end_date):
-        create = CREATE_INVOICES_EXPORT
-        body = await client.post_json(create.name, create.path, request_body(marketplace, day))
-        export_id = str(body["exportId"])
+        export_id, form = await create_export(client, marketplace, day, form)
         in_flight[export_id] = day
         yield StateChange(_created(export_id, day))
     pause = poll_seconds

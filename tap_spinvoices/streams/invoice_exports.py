@@ -50,7 +50,10 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
     ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
         """Pages of getInvoicesExports for one window."""
         return invoices_api.exports_window_pages(
-            client, window, marketplace=(context or {})["marketplaceId"]
+            client,
+            window,
+            marketplace=(context or {})["marketplaceId"],
+            forms=self.follow_up_forms,
         )
 
     def has_prelude(self, state: dict[str, Any]) -> bool:

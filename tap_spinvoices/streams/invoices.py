@@ -35,4 +35,5 @@ class InvoicesStream(BrazilInvoicesApiStream):
             window,
             marketplace=(context or {})["marketplaceId"],
             filters=self.spinvoices.settings.invoice_filters,
+            forms=self.follow_up_forms,
         )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+import functools
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from tap_spinvoices.errors import unexpected_response
 from tap_spinvoices.spapi.operations import GET_INVOICES, GET_INVOICES_EXPORT, GET_INVOICES_EXPORTS
+from tap_spinvoices.spapi.paging import FollowUpForms
+from tap_spinvoices.streams.pager import ParsedPage, WindowRequest, follow_pages
 from tap_spinvoices.sync.bookmarks import format_instant
 from tap_spinvoices.sync.windowed_stream import WindowedStream
 from tap_spinvoices.sync.windows import Window, api_timestamp
@@ -15,6 +18,7 @@ from tap_spinvoices.sync.windows import Window, api_timestamp
 if TYPE_CHECKING:
     from tap_spinvoices.spapi.client import SpApiCalls
     from tap_spinvoices.spapi.operations import Operation
+    from tap_spinvoices.streams.pager import PageClient
 
 PAGE_SIZE: Final = 100  # getInvoicesExports and getInvoices answer at most 100 items a page
 
@@ -69,7 +73,7 @@ def _record(
 
 
 async def exports_window_pages(
-    client: SpApiCalls, window: Window, *, marketplace: str
+    client: PageClient, window: Window, *, marketplace: str, forms: FollowUpForms
 ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
     """Pages of getInvoicesExports for exports created in one window."""
     first: dict[str, str | int] = {
@@ -79,17 +83,20 @@ async def exports_window_pages(
         "dateEnd": api_timestamp(window.created_before),
         "pageSize": PAGE_SIZE,
     }
-    async for items in _pages(client, GET_INVOICES_EXPORTS, first, "exports"):
+    operation = GET_INVOICES_EXPORTS
+    request = WindowRequest(operation.name, operation.path, first, window)
+    async for items in follow_pages(client, request, _page_parser(operation, "exports"), forms):
         records = [export_record(e, marketplace, window) for e in items]
         yield records, _ITEM_BYTES * len(records)
 
 
 async def invoices_window_pages(
-    client: SpApiCalls,
+    client: PageClient,
     window: Window,
     *,
     marketplace: str,
     filters: Mapping[str, str],
+    forms: FollowUpForms,
 ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
     """Pages of getInvoices for invoices dated in one window, oldest first."""
     first: dict[str, str | int] = {
@@ -101,7 +108,9 @@ async def invoices_window_pages(
         "pageSize": PAGE_SIZE,
         **filters,
     }
-    async for items in _pages(client, GET_INVOICES, first, "invoices"):
+    operation = GET_INVOICES
+    request = WindowRequest(operation.name, operation.path, first, window)
+    async for items in follow_pages(client, request, _page_parser(operation, "invoices"), forms):
         records = [invoice_record(i, marketplace, window) for i in items]
         yield records, _ITEM_BYTES * len(records)
 
@@ -116,26 +125,30 @@ async def get_export(client: SpApiCalls, export_id: str) -> dict[str, Any]:
     return dict(export)
 
 
-async def _pages(
-    client: SpApiCalls,
-    operation: Operation,
-    first: Mapping[str, str | int],
-    list_key: str,
-) -> AsyncIterator[list[Mapping[str, Any]]]:
-    params: Mapping[str, str | int] = first
-    while True:
-        body = await client.get_json(operation.name, operation.path, params)
-        items = body.get(list_key) or []
-        if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
-            raise unexpected_response(operation.name, f"{list_key} is not a list of objects")
-        # The model warns that pages can be empty while a nextToken follows: keep going.
-        yield items
-        token = body.get("nextToken")
-        if not token:
-            return
-        # The sandbox refuses a nextToken sent with other filters ("Specifying nextToken
-        # with any other parameters will cause the request to fail."): only the marketplace.
-        params = {"marketplaceId": first["marketplaceId"], "nextToken": token}
+def parse_list_page(body: Mapping[str, Any], list_key: str) -> ParsedPage:
+    """Items and nextToken of a getInvoices or getInvoicesExports page.
+
+    No list next to a nextToken is an empty page (the model warns that pages can be empty
+    while a nextToken follows); a body with neither key is None (see pager.py).
+    """
+    if list_key not in body and "nextToken" not in body:
+        return None
+    items = body.get(list_key) or []
+    if not isinstance(items, list) or not all(isinstance(i, Mapping) for i in items):
+        msg = f"{list_key} is not a list of objects"
+        raise TypeError(msg)
+    token = body.get("nextToken")
+    return items, str(token) if token else None
+
+
+def _page_parser(operation: Operation, list_key: str) -> Callable[[Mapping[str, Any]], ParsedPage]:
+    def parse(body: Mapping[str, Any]) -> ParsedPage:
+        try:
+            return parse_list_page(body, list_key)
+        except TypeError as exc:
+            raise unexpected_response(operation.name, str(exc)) from None
+
+    return parse
 
 
 class BrazilInvoicesApiStream(WindowedStream):
@@ -147,6 +160,16 @@ class BrazilInvoicesApiStream(WindowedStream):
     # covers a week.
     max_window = timedelta(days=7)
     split_for_parallelism = False
+
+    @functools.cached_property
+    def follow_up_forms(self) -> FollowUpForms:
+        """How this run sends follow-up pages: every argument of the first call first.
+
+        The model's parameter text asks for "the same arguments as the call that produced
+        the token"; its static sandbox refuses a nextToken with "any other parameters". The
+        pager switches once if Amazon's answer says the arguments are wrong.
+        """
+        return FollowUpForms()
 
     @property
     def partitions(self) -> list[dict[str, Any]] | None:

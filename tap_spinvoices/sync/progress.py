@@ -19,6 +19,7 @@ class OperationCounters(Protocol):
     retries: int
     errors: int
     latency_s: float
+    unexpected_bodies: int
 
 
 @dataclass
@@ -89,6 +90,12 @@ class SyncProgress:
                 f"{counters.throttled} x 429, {counters.retries} retries, "
                 f"{counters.errors} errors, mean {mean_ms:.0f} ms, "
                 f"{counters.requests / elapsed:.2f} req/s"
+                + (
+                    f", {counters.unexpected_bodies} windows cut short by answers without "
+                    "the model's keys"
+                    if counters.unexpected_bodies
+                    else ""
+                )
             )
         return lines
 

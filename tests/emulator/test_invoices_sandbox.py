@@ -334,7 +334,7 @@ def test_example_next_tokens_lead_to_a_last_empty_page(client: Client, index: in
     _, method, template, parameters, _, _ = EXAMPLES[index]
     token = send(client, method, template, parameters).json["nextToken"]
     assert token != TOKEN
-    reply = client.get(template, marketplaceId=BR, nextToken=token)
+    reply = send(client, method, template, {**parameters, "nextToken": token})
     assert reply.status == 200
     key = "exports" if template == "/exports" else "invoices"
     assert reply.json == {key: []}

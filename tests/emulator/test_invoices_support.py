@@ -91,7 +91,7 @@ class Client:
         return http_request("POST", self.emu.url + API + path, json=body, headers=headers)
 
     def sync(self, path: str, key: str, **params: str) -> tuple[list[dict[str, Any]], int]:
-        """Follow nextTokens (alone with marketplaceId) to the end; return items and pages."""
+        """Follow nextTokens to the end, each with every first-call argument; items and pages."""
         found: list[dict[str, Any]] = []
         query = dict(params)
         pages = 0
@@ -103,4 +103,4 @@ class Client:
             token = reply.json.get("nextToken")
             if token is None:
                 return found, pages
-            query = {"marketplaceId": params["marketplaceId"], "nextToken": token}
+            query = {**params, "nextToken": token}

@@ -144,8 +144,13 @@ class TapProcess:
         self.proc.stdout.close()
 
 
-def bookmark_of(state: dict[str, Any]) -> str | None:
-    value: str | None = state["bookmarks"].get(STREAM, {}).get("replication_key_value")
+def bookmark_of(state: dict[str, Any], stream: str = STREAM) -> str | None:
+    """The stream's bookmark (its first partition's, for a partitioned stream)."""
+    bookmark = state["bookmarks"].get(stream, {})
+    partitions = bookmark.get("partitions")
+    if partitions:
+        bookmark = partitions[0]
+    value: str | None = bookmark.get("replication_key_value")
     return value
 
 

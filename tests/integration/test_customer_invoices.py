@@ -210,7 +210,7 @@ def test_short_lived_access_tokens_are_refreshed_during_the_run(emulator_factory
 
 def test_throttled_requests_are_retried_until_every_window_is_complete(emulator_factory):
     # The tap believes the header (200 requests/s) but the bucket only refills at 2/s with a
-    # burst of 2, as when other apps of the seller drain the shared quota.
+    # burst of 2, as when another client of the same app drains the shared quota.
     emu = emulator_factory(
         time_scale=1.0,
         rate_limits={"getCustomerInvoices": (2.0, 2), "createRestrictedDataToken": (1.0, 10)},

@@ -130,11 +130,11 @@ class ClockJumper(threading.Thread):
 
 
 class OtherApp(threading.Thread):
-    """Another app the vendor authorised, calling getCustomerInvoices as fast as it can.
+    """Another copy of the tap, same app and selling partner, calling as fast as it can.
 
-    Amazon's buckets belong to the selling partner, not to the app, so its calls drain the
-    bucket the tap was pacing itself against. It starts when the tap has minted its RDT and
-    stops after ``seconds`` or ``max_requests``, whichever comes first.
+    Amazon's buckets belong to a selling partner and an application, so calls made with the
+    same app drain the bucket the tap was pacing itself against. It starts when the tap has
+    minted its RDT and stops after ``seconds`` or ``max_requests``, whichever comes first.
     """
 
     def __init__(self, emu: EmulatorServer, *, seconds: float, max_requests: int) -> None:
@@ -277,7 +277,7 @@ def test_next_tokens_that_expire_mid_window_restart_the_window_and_lose_nothing(
         assert "nextToken refused for window" in run.stderr
 
 
-def test_429_storm_from_another_app_sharing_the_quota_is_waited_out(emulator_factory):
+def test_429_storm_from_another_client_of_the_same_app_is_waited_out(emulator_factory):
     emu = emulator_factory(time_scale=2.0)  # a bucket of 20 requests/s, burst 10
     other_app = OtherApp(emu, seconds=2.0, max_requests=20_000)
     other_app.start()
@@ -286,7 +286,7 @@ def test_429_storm_from_another_app_sharing_the_quota_is_waited_out(emulator_fac
     other_app.join()
 
     assert other_app.error is None
-    assert other_app.statuses[429] > 0  # the storm was real for the other app too
+    assert other_app.statuses[429] > 0  # the storm was real for the other client too
     assert_complete(run, emu, expected_invoices(emu, start, end))
     assert f"{OPERATION}: HTTP 429 QuotaExceeded" in run.stderr
 
@@ -357,8 +357,9 @@ PERMANENT_FAULTS = {
         {},
         (
             f"{OPERATION} failed: HTTP 400 InvalidInput: Next token is invalid or expired "
-            f"{REQUEST_ID}. nextTokens expired before the next page was asked for: lower "
-            "max_concurrency so each window's next page is asked for sooner"
+            f"{REQUEST_ID}. the nextTokens were refused \\(expired or invalid\\) each time the "
+            "window was fetched again: lower max_concurrency so each window's next page is "
+            "asked for sooner"
         ),
     ),
     "5xx-that-never-stop": (

@@ -129,12 +129,16 @@ def test_response_without_the_model_shape_is_an_error_not_an_empty_page():
     ("body", "expected"),
     [
         ({"customerInvoices": [], "pagination": {}}, ([], None)),
-        ({}, ([], None)),
         ({"payload": {"pagination": {"nextToken": "x"}}}, ([], "x")),
     ],
 )
 def test_page_parsing_tolerates_empty_lists_and_missing_pagination(body, expected):
     assert parse_page(body) == expected
+
+
+@pytest.mark.parametrize("body", [{}, {"payload": {}}, {"errors": []}])
+def test_a_body_with_neither_list_nor_pagination_is_not_an_empty_page(body):
+    assert parse_page(body) is None
 
 
 def test_record_keeps_content_as_returned_and_describes_the_pdf():

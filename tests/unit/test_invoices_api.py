@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tap_spinvoices.spapi.paging import FollowUpForms
 from tap_spinvoices.streams import invoice_documents as documents
 from tap_spinvoices.streams import invoices_api
 from tap_spinvoices.sync.windowed_stream import load_schema
@@ -45,10 +46,14 @@ def collect(pages):
     return asyncio.run(run())
 
 
-def test_exports_sandbox_page_becomes_records_and_the_token_is_followed_alone():
+def test_exports_sandbox_page_becomes_records_and_the_token_goes_with_every_argument():
     example = sandbox_200("/tax/invoices/2024-06-19/exports")
     client = ScriptedClient(example, {"exports": []})
-    pages = collect(invoices_api.exports_window_pages(client, WINDOW, marketplace=MARKETPLACE))
+    pages = collect(
+        invoices_api.exports_window_pages(
+            client, WINDOW, marketplace=MARKETPLACE, forms=FollowUpForms()
+        )
+    )
 
     export = example["exports"][0]
     assert pages[0] == [
@@ -59,7 +64,7 @@ def test_exports_sandbox_page_becomes_records_and_the_token_is_followed_alone():
             "window_end": "2024-07-11T00:00:00+00:00",
         }
     ]
-    assert client.calls[1][2] == {"marketplaceId": MARKETPLACE, "nextToken": example["nextToken"]}
+    assert client.calls[1][2] == {**client.calls[0][2], "nextToken": example["nextToken"]}
 
 
 def test_invoices_sandbox_page_becomes_records_oldest_first_with_filters():
@@ -67,7 +72,11 @@ def test_invoices_sandbox_page_becomes_records_oldest_first_with_filters():
     client = ScriptedClient({**example, "nextToken": None})
     pages = collect(
         invoices_api.invoices_window_pages(
-            client, WINDOW, marketplace=MARKETPLACE, filters={"statuses": "AUTHORIZED,REJECTED"}
+            client,
+            WINDOW,
+            marketplace=MARKETPLACE,
+            filters={"statuses": "AUTHORIZED,REJECTED"},
+            forms=FollowUpForms(),
         )
     )
 

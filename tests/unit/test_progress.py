@@ -13,6 +13,7 @@ class Counters:
     retries: int = 0
     errors: int = 0
     latency_s: float = 0.0
+    unexpected_bodies: int = 0
 
 
 class FakeClock:
@@ -77,7 +78,12 @@ def test_summary_has_one_line_per_operation():
     )
     assert lines[0] == "customer_invoices: done, 0/10 windows, 0 records in 10s"
     assert lines[1].startswith("customer_invoices: createRestrictedDataToken: 1 requests")
-    assert (
+    assert lines[2].endswith(
         "getCustomerInvoices: 100 requests, 0 x 429, 0 retries, 0 errors, mean 250 ms, 10.00 req/s"
-        in lines[2]
     )
+
+
+def test_summary_counts_windows_cut_short_by_answers_without_the_model_keys():
+    progress = _progress(FakeClock())
+    [_, line] = progress.summary({"getCustomerInvoices": Counters(requests=9, unexpected_bodies=2)})
+    assert line.endswith(", 2 windows cut short by answers without the model's keys")
