@@ -108,7 +108,7 @@ async def follow_pages(
                 restarts,
                 MAX_WINDOW_RESTARTS,
             )
-            token, followed = None, set()
+            token, followed, asked_again = None, set(), False
             continue
         parsed = parse(body)
         if parsed is None:
