@@ -3,7 +3,8 @@
 Order matters and follows the real service: infrastructure faults come first, then the
 ``x-amz-access-token`` check (403 carries no rate-limit header because it is answered before
 the usage plan is known), then the usage-plan bucket (429), then the operation's own
-validation (400) and answer (200).
+validation (400) and answer (200). Before all of them, the test gate (``gate.py``, no part
+of the real service) may hold the request at a point of the client's progress.
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def operation(
         async def wrapped(request: web.Request) -> web.StreamResponse:
             state = request.app[STATE_KEY]
             request[OPERATION_KEY] = name
+            await state.gate.pass_through()
+            if request.transport is None or request.transport.is_closing():
+                return _abort(request)  # its client left while the gate held it
             if await _infrastructure(state, inject_faults=inject_faults):
                 return _abort(request)
             if fail_once_503 is not None and fail_once_503(state):

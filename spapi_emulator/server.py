@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from types import TracebackType
 
+    from spapi_emulator.gate import RequestGate
     from spapi_emulator.vendor.dataset import Dataset
 
 # How long start() waits for the background loop to bind its socket.
@@ -116,6 +117,11 @@ class EmulatorServer:
         """Return request counters per operation and the bucket settings (as the stats route)."""
         return self.state.stats_snapshot()
 
+    @property
+    def gate(self) -> RequestGate:
+        """Holds requests at a chosen point of the client's progress (``hold_after``)."""
+        return self.state.gate
+
     def issued_secrets(self) -> list[str]:
         """Return every access token and RDT issued, plus the client secret and refresh token."""
         return self.state.issued_secrets()
@@ -146,6 +152,7 @@ class EmulatorServer:
         thread, loop, stop = self._thread, self._loop, self._stop
         if thread is None:
             return
+        self.state.gate.open()  # held handlers finish now instead of at the shutdown timeout
         if loop is not None and stop is not None and not loop.is_closed():
             loop.call_soon_threadsafe(stop.set)
         thread.join()

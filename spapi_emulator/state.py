@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from spapi_emulator.buckets import RateLimiter
 from spapi_emulator.config import EmulatorConfig
 from spapi_emulator.faults import FaultInjector
+from spapi_emulator.gate import RequestGate
 from spapi_emulator.invoices.exports import InvoicesApi
 from spapi_emulator.paging import NextTokenCodec
 from spapi_emulator.stats import Stats
@@ -35,6 +36,7 @@ class EmulatorState:
         faults: Latency and fault dice.
         next_tokens: nextToken codec.
         stats: Request counters.
+        gate: Holds requests at a point of the client's progress that a test chooses.
         clock: Monotonic clock (seconds) behind buckets, token and nextToken expiry.
         wall_clock: Real "now" (aware) that createdBefore may not exceed.
 
@@ -65,6 +67,7 @@ class EmulatorState:
         self.faults = FaultInjector(self.config)
         self.next_tokens = NextTokenCodec(clock)
         self.stats = Stats()
+        self.gate = RequestGate()
 
     def issued_secrets(self) -> list[str]:
         """Return every secret a client could leak: issued tokens and the LWA credentials.

@@ -4,11 +4,16 @@ A STATE line is written only after every record of the windows it covers, so wha
 the tap (SIGKILL, SIGTERM from a scheduler, Ctrl-C), the last complete STATE line it printed
 is safe to resume from. Resuming repeats at most the records printed after that STATE: the
 windows that were in flight.
+
+No kill races the tap's speed: every stop lands at a point of its progress, the Nth RECORD
+line it printed or the Nth request the emulator's gate holds (spapi_emulator/gate.py). A held
+request is never answered, so a run cannot end before the test stops it, on any machine.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import random
 import signal
 import subprocess
@@ -16,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 import orjson
@@ -35,7 +41,6 @@ from tests.singer_run import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
     from types import TracebackType
 
     from spapi_emulator import EmulatorServer
@@ -44,10 +49,9 @@ STREAM = "customer_invoices"
 START, END = "2024-01-01T00:00:00Z", "2024-01-31T00:00:00Z"
 WINDOW_HOURS = 6
 MAX_CONCURRENCY = 8
-# 40 requests/s: a backfill takes a few seconds, so there is time to kill it many times.
-CRASH_EMULATOR: dict[str, Any] = {"time_scale": 4.0}
 CRASHES = 8
-SLOW_START_S = 30.0  # generous: a loaded CI machine starts Python slowly
+# Only a hung tap ever waits this long: every wait below ends at a point of progress.
+HANG_GUARD_S = 120.0
 
 
 class TapProcess:
@@ -99,13 +103,17 @@ class TapProcess:
             self._ended = True
             self._changed.notify_all()
 
-    def wait_until(
-        self, condition: Callable[[TapProcess], bool], timeout: float = SLOW_START_S
-    ) -> bool:
-        """Wait until ``condition(self)`` holds (True) or the tap's stdout closed (False)."""
+    def wait_until(self, condition: Callable[[TapProcess], bool]) -> bool:
+        """Wait until ``condition(self)`` holds (True) or the tap's stdout closed (False).
+
+        The condition may read the emulator too (its gate), which does not notify this
+        reader: it is evaluated again on every line and every few milliseconds.
+        """
+        deadline = time.monotonic() + HANG_GUARD_S
         with self._changed:
-            settled = self._changed.wait_for(lambda: self._ended or condition(self), timeout)
-            assert settled, f"neither the condition nor the end of the run within {timeout} s"
+            while not (self._ended or condition(self)):
+                assert time.monotonic() < deadline, "hang guard: the tap made no progress"
+                self._changed.wait(0.01)
             return condition(self)
 
     def bookmark(self) -> str | None:
@@ -157,6 +165,12 @@ def bookmark_of(state: dict[str, Any], stream: str = STREAM) -> str | None:
 def crash_config(emu: EmulatorServer) -> dict[str, Any]:
     config = config_for(emu).with_range(START, END).with_setting("window_hours", WINDOW_HOURS)
     return config.with_setting("max_concurrency", MAX_CONCURRENCY).build()
+
+
+def windows_left(state: dict[str, Any] | None) -> int:
+    """How many windows a run resumed from ``state`` fetches: its fewest requests, less tokens."""
+    start = (state and bookmark_of(state)) or START
+    return len(window_ends(start)) - 1
 
 
 def window_ends(
@@ -214,11 +228,15 @@ def assert_state_claims_only_printed_invoices(
     return moment
 
 
-@pytest.mark.parametrize("kill_after", ["records", "delay"])
+@pytest.mark.parametrize("kill_after", ["records", "requests"])
 def test_sigkill_at_random_moments_then_resuming_from_the_last_state_loses_no_invoice(
     emulator_factory, tmp_path, kill_after
 ):
-    emu = emulator_factory(**CRASH_EMULATOR)
+    # "records": SIGKILL after the Nth RECORD line, N drawn from 1..300 (mid-window: up to
+    # MAX_CONCURRENCY windows are in flight). "requests": SIGKILL while the emulator holds
+    # the Kth request, K drawn from 0 (before the LWA token) to the last window's request.
+    # Either way the gate holds a request the run needs, so it cannot end before the kill.
+    emu = emulator_factory()
     rng = random.Random(f"crash-resume-{kill_after}")  # noqa: S311 - seeded, same kills each run
     expected = expected_invoices(emu, START, END)
     created = {i.purchase_order_number: i.created_at for i in expected}
@@ -228,14 +246,18 @@ def test_sigkill_at_random_moments_then_resuming_from_the_last_state_loses_no_in
     state: dict[str, Any] | None = None
     crashes = 0
     for number in range(CRASHES + 1):
+        if number < CRASHES:
+            # Fewer requests than the windows left: the tap always stops at the gate or before.
+            passing = windows_left(state) - 1
+            records = rng.randint(1, 300) if kill_after == "records" else None
+            emu.gate.hold_after(passing if records else rng.randint(0, passing))
+        else:
+            emu.gate.open()
         with TapProcess(crash_config(emu), state, tmp_path / f"run-{number}") as tap:
             if number < CRASHES:
-                if kill_after == "records":
-                    records = rng.randint(1, 300)
-                    tap.wait_until(lambda t: t.records >= records)  # noqa: B023
-                    time.sleep(rng.uniform(0, 0.05))  # and a few ms: mid-window too
-                else:
-                    time.sleep(rng.uniform(0.3, 2.0))  # startup, token calls, mid-window, ...
+                assert tap.wait_until(
+                    lambda t: emu.gate.held() > 0 or (records and t.records >= records)  # noqa: B023
+                ), "the run ended although the gate held one of its requests"
                 run = tap.stop(signal.SIGKILL)
             else:
                 run = tap.stop()
@@ -255,7 +277,7 @@ def test_sigkill_at_random_moments_then_resuming_from_the_last_state_loses_no_in
     else:
         pytest.fail("the last run, never killed, did not finish")
 
-    assert crashes >= CRASHES // 2, "too few kills landed before the backfill finished"
+    assert crashes == CRASHES
     assert set(printed) == set(created)
     assert sum(printed.values()) - len(printed) <= crashes * per_crash
     assert state is not None
@@ -266,16 +288,16 @@ def test_sigkill_at_random_moments_then_resuming_from_the_last_state_loses_no_in
 def test_sigterm_writes_the_state_of_completed_windows_last_and_exits_128_plus_signal(
     emulator_factory, tmp_path, sig, code
 ):
-    emu = emulator_factory(**CRASH_EMULATOR)
+    # The emulator holds the 81st request and never answers it: the tap is interrupted with
+    # a request in flight, and exits without waiting for it (else stop() hits its guard).
+    emu = emulator_factory()
     created = {i.purchase_order_number: i.created_at for i in expected_invoices(emu, START, END)}
+    emu.gate.hold_after(80)
     with TapProcess(crash_config(emu), None, tmp_path / "interrupted") as tap:
-        assert tap.wait_until(lambda t: t.records >= 100)
-        started = time.monotonic()
+        assert tap.wait_until(lambda t: t.records >= 100 and emu.gate.held() > 0)
         interrupted = tap.stop(sig)
-        stopped_in = time.monotonic() - started
 
     assert interrupted.returncode == code
-    assert stopped_in < 5
     assert interrupted.messages[-1]["type"] == "STATE"
     bookmark = assert_state_claims_only_printed_invoices(interrupted, created, START)
     assert parse_datetime(START) < bookmark < parse_datetime(END)
@@ -285,6 +307,7 @@ def test_sigterm_writes_the_state_of_completed_windows_last_and_exits_128_plus_s
     ) in interrupted.stderr
     assert "Traceback" not in interrupted.stderr
 
+    emu.gate.open()
     resumed = run_tap(crash_config(emu), interrupted.final_state)
     assert resumed.returncode == 0, resumed.stderr
     numbers = [r["purchaseOrderNumber"] for r in interrupted.records() + resumed.records()]
@@ -301,22 +324,24 @@ def test_sigterm_while_the_target_reads_nothing_still_ends_with_a_whole_state_li
     # is when the scheduler's SIGTERM arrives. The handler writes the STATE after the line
     # being written, never into the middle of it. Under PYTHONUNBUFFERED (python -u, common
     # in containers) the interrupted write returns short and the rest must still follow.
+    # The signal is sent once the kernel shows the tap asleep in a write to the full pipe.
     env = {k: v for k, v in tap_env().items() if k != "PYTHONUNBUFFERED"}
     if unbuffered:
         env["PYTHONUNBUFFERED"] = "1"
-    emu = emulator_factory(**CRASH_EMULATOR)
+    emu = emulator_factory()
     created = {i.purchase_order_number: i.created_at for i in expected_invoices(emu, START, END)}
     catalog = tmp_path / "catalog.json"
     catalog.write_bytes(orjson.dumps(catalog_selecting((STREAM,))))
     command = tap_command(crash_config(emu), None, tmp_path, "--catalog", str(catalog))
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
-        deadline = time.monotonic() + SLOW_START_S
-        while not emu.stats()["operations"].get("getCustomerInvoices"):
-            assert time.monotonic() < deadline, "the tap never asked for invoices"
-            time.sleep(0.01)
-        time.sleep(1.0)  # 64 KiB of records fill the pipe in a fraction of that
+    stderr_path = tmp_path / "stderr.log"
+    with (
+        stderr_path.open("wb") as stderr_file,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr_file, env=env) as proc,
+    ):
+        wait_until_blocked_writing_to_a_pipe(proc.pid)
         proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=60)
+        stdout, _ = proc.communicate(timeout=HANG_GUARD_S)
+    stderr = stderr_path.read_bytes()
 
     assert proc.returncode == 143, stderr.decode()
     assert stdout.endswith(b"\n")
@@ -325,3 +350,19 @@ def test_sigterm_while_the_target_reads_nothing_still_ends_with_a_whole_state_li
     interrupted = TapRun(proc.returncode, messages, stderr.decode(), stdout)
     assert_state_claims_only_printed_invoices(interrupted, created, START)
     assert len(interrupted.records()) < len(created)  # it really was interrupted
+
+
+def wait_until_blocked_writing_to_a_pipe(pid: int) -> None:
+    """Wait until a thread of ``pid`` sleeps in the kernel's pipe write (Linux /proc).
+
+    The kernel names the function a sleeping thread waits in (``wchan``): ``pipe_write``,
+    ``anon_pipe_write`` on newer kernels. Its only pipe is stdout (stderr goes to a file).
+    """
+    deadline = time.monotonic() + HANG_GUARD_S
+    while True:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(FileNotFoundError):  # a thread that just ended
+                if "pipe_write" in (task / "wchan").read_text():
+                    return
+        assert time.monotonic() < deadline, "hang guard: the tap never blocked on its stdout"
+        time.sleep(0.005)
