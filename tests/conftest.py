@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -57,3 +59,30 @@ def expected_invoices(
     for party in parties or (None,):
         found.extend(emu.dataset.invoices(lower, upper, party))
     return found
+
+
+class JumpingClock:
+    """The emulator's monotonic clock, which a test moves forward in one go.
+
+    Every token, nextToken and bucket of the emulator ages at once, as if the tap had been
+    stalled (throttled, paused, swapped out) for that long with its requests in the air.
+    """
+
+    def __init__(self) -> None:
+        self._offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self._offset
+
+    def jump(self, seconds: float) -> None:
+        self._offset += seconds
+
+
+@contextmanager
+def emulator_on(clock: JumpingClock, **overrides: Any) -> Iterator[EmulatorServer]:
+    server = EmulatorServer(EmulatorConfig(**{**FAST_EMULATOR, **overrides}), clock=clock)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()

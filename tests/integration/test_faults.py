@@ -13,7 +13,6 @@ import re
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlencode, urlsplit
@@ -21,11 +20,10 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 import pytest
 
-from spapi_emulator import EmulatorConfig, EmulatorServer
 from tap_spinvoices.settings import parse_datetime
 from tap_spinvoices.sync.bookmarks import format_instant
 from tap_spinvoices.sync.windows import BOUNDARY_OVERLAP
-from tests.conftest import FAST_EMULATOR, config_for, expected_invoices
+from tests.conftest import JumpingClock, config_for, emulator_on, expected_invoices
 from tests.integration.test_crash_resume import (
     TapProcess,
     assert_state_claims_only_printed_invoices,
@@ -35,9 +33,7 @@ from tests.integration.test_crash_resume import (
 from tests.singer_run import TapRun, run_tap
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    from spapi_emulator import Invoice
+    from spapi_emulator import EmulatorServer, Invoice
 
 INVOICES_PATH = "/vendor/directFulfillment/shipping/2021-12-28/customerInvoices"
 OPERATION = "getCustomerInvoices"
@@ -73,35 +69,13 @@ def sync(emu: EmulatorServer, start: str, end: str, **settings: Any) -> TapRun:
     return run_tap(config.build())
 
 
-class JumpingClock:
-    """The emulator's monotonic clock, which a test moves forward in one go.
-
-    Every token, nextToken and bucket of the emulator ages at once, as if the tap had been
-    stalled (throttled, paused, swapped out) for that long with its requests in the air.
-    """
-
-    def __init__(self) -> None:
-        self._offset = 0.0
-
-    def __call__(self) -> float:
-        return time.monotonic() + self._offset
-
-    def jump(self, seconds: float) -> None:
-        self._offset += seconds
-
-
-@contextmanager
-def emulator_on(clock: JumpingClock, **overrides: Any) -> Iterator[EmulatorServer]:
-    server = EmulatorServer(EmulatorConfig(**{**FAST_EMULATOR, **overrides}), clock=clock)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.close()
-
-
 class ClockJumper(threading.Thread):
-    """Moves the clock forward once the tap has sent each of ``at_requests`` requests."""
+    """Moves the clock forward while the emulator holds the request after each of ``at_requests``.
+
+    The gate holds request number ``at + 1`` (counting every request of the run, token calls
+    too), the clock jumps, then the gate lets it through: it meets the aged tokens, on any
+    machine, and the run cannot end before every jump.
+    """
 
     def __init__(
         self, emu: EmulatorServer, clock: JumpingClock, seconds: float, at_requests: list[int]
@@ -111,14 +85,21 @@ class ClockJumper(threading.Thread):
         self._pending = sorted(at_requests)
         self.jumps = 0
         self.done = threading.Event()
+        emu.gate.hold_after(self._pending[0])  # armed before the tap starts
 
     def run(self) -> None:
+        gate = self._emu.gate
         while self._pending and not self.done.is_set():
-            if sum(statuses(self._emu).values()) >= self._pending[0]:
-                self._clock.jump(self._seconds)
-                self._pending.pop(0)
-                self.jumps += 1
-            time.sleep(0.002)
+            if gate.held() == 0:
+                time.sleep(0.002)
+                continue
+            self._clock.jump(self._seconds)
+            self.jumps += 1
+            at = self._pending.pop(0)
+            if self._pending:
+                gate.hold_after(self._pending[0] - at - 1)  # the held one was number at + 1
+            else:
+                gate.open()
 
     def __enter__(self) -> Self:
         self.start()
@@ -127,6 +108,7 @@ class ClockJumper(threading.Thread):
     def __exit__(self, *_exc: object) -> None:
         self.done.set()
         self.join()
+        self._emu.gate.open()
 
 
 class OtherApp(threading.Thread):
@@ -134,13 +116,14 @@ class OtherApp(threading.Thread):
 
     Amazon's buckets belong to a selling partner and an application, so calls made with the
     same app drain the bucket the tap was pacing itself against. It starts when the tap has
-    minted its RDT and stops after ``seconds`` or ``max_requests``, whichever comes first.
+    minted its RDT and stops once the tap was throttled ``tap_throttled`` times, or after
+    ``max_requests``.
     """
 
-    def __init__(self, emu: EmulatorServer, *, seconds: float, max_requests: int) -> None:
+    def __init__(self, emu: EmulatorServer, *, tap_throttled: int, max_requests: int) -> None:
         super().__init__(name="other-app", daemon=True)
         self._emu = emu
-        self._seconds, self._max_requests = seconds, max_requests
+        self._tap_throttled, self._max_requests = tap_throttled, max_requests
         self.statuses: Counter[int] = Counter()
         self.error: BaseException | None = None
 
@@ -182,8 +165,10 @@ class OtherApp(threading.Thread):
             while statuses(self._emu, "createRestrictedDataToken")["200"] < 2:
                 assert time.monotonic() < deadline, "the tap never started"
                 time.sleep(0.005)
-            deadline = time.monotonic() + self._seconds
-            while time.monotonic() < deadline and self.statuses.total() < self._max_requests:
+            while (
+                statuses(self._emu)["429"] - self.statuses[429] < self._tap_throttled
+                and self.statuses.total() < self._max_requests
+            ):
                 connection.request("GET", f"{INVOICES_PATH}?{query}", headers=headers)
                 response = connection.getresponse()
                 response.read()
@@ -279,7 +264,7 @@ def test_next_tokens_that_expire_mid_window_restart_the_window_and_lose_nothing(
 
 def test_429_storm_from_another_client_of_the_same_app_is_waited_out(emulator_factory):
     emu = emulator_factory(time_scale=2.0)  # a bucket of 20 requests/s, burst 10
-    other_app = OtherApp(emu, seconds=2.0, max_requests=20_000)
+    other_app = OtherApp(emu, tap_throttled=3, max_requests=20_000)
     other_app.start()
     start, end = "2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z"
     run = sync(emu, start, end, window_hours=6)

@@ -13,12 +13,13 @@ import orjson
 
 from tap_spinvoices.settings import parse_datetime
 from tap_spinvoices.streams.invoices_api import EXPORT_FIELDS
-from tests.conftest import config_for
+from tests.conftest import JumpingClock, config_for, emulator_on
 from tests.singer_run import catalog_selecting, run_tap, tap_command, tap_env
 
 # 600x: getInvoicesDocument allows 10 calls/s, exports finish in a fraction of a second.
 INVOICES_EMULATOR = {"days": 12, "time_scale": 600.0, "invoices_api_per_day": 6}
 START, END = "2024-01-01T00:00:00Z", "2024-01-13T00:00:00Z"
+DAY_S = 86_400.0
 
 
 def api(emu):
@@ -47,14 +48,17 @@ def test_every_export_in_range_appears_with_its_fields(emulator_factory):
     assert "DONE" in {r["status"] for r in records.values()}
 
 
-def test_unfinished_export_is_emitted_again_when_done_on_the_next_run(emulator_factory):
-    # At 60x, the two newest exports take 4 real seconds to finish.
-    emu = emulator_factory(
-        days=12, time_scale=60.0, export_queue_seconds=0.0, export_processing_seconds=240.0
-    )
-    started = time.monotonic()
-    config = config_for(emu).with_range(START, END).build()
-    first = run_tap(config, streams=("invoice_exports",))
+def test_unfinished_export_is_emitted_again_when_done_on_the_next_run():
+    # The two newest exports take a day of the emulator's clock to finish: a day it lives
+    # through between the two runs, in one jump, however long the first run took.
+    clock = JumpingClock()
+    with emulator_on(
+        clock, days=12, export_queue_seconds=0.0, export_processing_seconds=DAY_S
+    ) as emu:
+        config = config_for(emu).with_range(START, END).build()
+        first = run_tap(config, streams=("invoice_exports",))
+        clock.jump(DAY_S)
+        second = run_tap(config, first.final_state, streams=("invoice_exports",))
 
     assert first.returncode == 0, first.stderr
     unfinished = {
@@ -64,9 +68,6 @@ def test_unfinished_export_is_emitted_again_when_done_on_the_next_run(emulator_f
     state = first.final_state
     pending = state["bookmarks"]["invoice_exports"]["partitions"][0]["pending_exports"]
     assert set(pending) == unfinished
-
-    time.sleep(max(0.0, 4.5 - (time.monotonic() - started)))
-    second = run_tap(config, state, streams=("invoice_exports",))
 
     assert second.returncode == 0, second.stderr
     again = {r["exportId"]: r for r in second.records("invoice_exports")}
