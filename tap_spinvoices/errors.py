@@ -15,8 +15,9 @@ one-line message that is safe to print (no secret, token or RDT ever goes into i
     │   └── ExpiredNextTokenError   a 400 to a request carrying a nextToken: the pager fetches
     │                               the window again (up to 3 times) or, when the text blames
     │                               the arguments, changes the follow-up form (streams/pager.py)
-    └── RetriesExhaustedError       429, 5xx, resets, timeouts or malformed JSON outlived the
-                                    retry budget (or a document download failed every time)
+    ├── RetriesExhaustedError       429, 5xx, resets, timeouts or malformed JSON outlived the
+    │                               retry budget (or a document download failed every time)
+    └── OutputClosedError           the target stopped reading stdout (broken pipe)
 
 Transient faults (429, 5xx, resets, timeouts, a 200 whose body is not a JSON object) raise
 nothing: the client retries them (throttling and faults have separate budgets) and raises
@@ -94,6 +95,21 @@ class ExpiredNextTokenError(ApiError):
 
 class RetriesExhaustedError(SpinvoicesError):
     """A transient fault kept happening until the retry budget was spent: the run fails."""
+
+
+class OutputClosedError(SpinvoicesError):
+    """The target closed its end of the tap's stdout (EPIPE): nothing more can be written.
+
+    Whatever the target committed ends at the last STATE it read; the next run resumes from
+    the STATE the target stored, so nothing is lost, only this run ends early.
+    """
+
+    def __init__(self) -> None:
+        """Build the one line: what happened and where the next run resumes."""
+        super().__init__(
+            "Output closed: the target stopped reading the tap's stdout (broken pipe); "
+            "the last STATE it received is where the next run resumes"
+        )
 
 
 def unexpected_response(operation: str, what: str) -> ApiError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import signal
 import sys
 from contextlib import asynccontextmanager
@@ -21,7 +22,13 @@ from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import StateMessage
 
-from tap_spinvoices.errors import CatalogError, ConfigError, SpinvoicesError, StateError
+from tap_spinvoices.errors import (
+    CatalogError,
+    ConfigError,
+    OutputClosedError,
+    SpinvoicesError,
+    StateError,
+)
 from tap_spinvoices.output.writer import OrjsonSingerWriter
 from tap_spinvoices.settings import Settings, parse_settings
 from tap_spinvoices.settings_declaration import json_schema
@@ -195,8 +202,24 @@ def main() -> None:
         TapSpinvoices.cli()
     except ConfigValidationError as exc:
         _fail(f"Config error: {'; '.join(exc.errors) or exc}. Fix the settings named above")
+    except OutputClosedError as exc:
+        _silence_stdout()
+        _fail(str(exc))
     except (ConfigError, SpinvoicesError) as exc:
         _fail(str(exc))
+
+
+def _silence_stdout() -> None:
+    """Point the closed stdout at /dev/null: nothing after the one line.
+
+    The interpreter flushes what is still buffered in ``sys.stdout`` at exit; into the
+    closed pipe that would print a second BrokenPipeError ("Exception ignored in: <stdout>").
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _fail(line: str) -> None:

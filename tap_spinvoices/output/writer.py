@@ -17,6 +17,8 @@ from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage
 from singer_sdk.singerlib.json import serialize_json
 
+from tap_spinvoices.errors import OutputClosedError
+
 __all__ = ["OrjsonSingerWriter"]
 
 # Dataclasses go through ``_default`` (which hands them to the SDK serializer): orjson
@@ -364,6 +366,10 @@ class OrjsonSingerWriter(GenericSingerWriter[bytes, Message]):
         self._writing = True
         try:
             self._write_line(data, flush=flush)
+        except BrokenPipeError:
+            # The target exited or closed stdin. Click would turn the raw error into a
+            # silent exit 1; as an OutputClosedError it becomes one line saying so (tap.main).
+            raise OutputClosedError from None
         finally:
             self._writing = False
         while self._when_idle:

@@ -31,6 +31,7 @@ from singer_sdk.singerlib.encoding.simple import (
 )
 from singer_sdk.singerlib.json import serialize_json
 
+from tap_spinvoices.errors import OutputClosedError
 from tap_spinvoices.output import writer as writer_module
 from tap_spinvoices.output.writer import OrjsonSingerWriter
 
@@ -654,3 +655,32 @@ def test_a_naive_time_extracted_is_refused_like_the_sdk() -> None:
     with pytest.raises(ValueError, match="aware datetime") as our_error:
         write_page([{}], time_extracted=naive)
     assert str(our_error.value) == str(sdk_error.value)
+
+
+class ClosedPipeBuffer(FakeBuffer):
+    """A stdout whose reader has gone: every write fails with EPIPE."""
+
+    def write(self, data: bytes) -> int:  # noqa: ARG002 - nothing is taken
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda w: w.write_message(_records(1)[0]),
+        lambda w: w.write_message(MESSAGES["state"]),
+        lambda w: w.write_records("s", [{"i": 1}]),
+    ],
+    ids=["record", "state", "page"],
+)
+def test_a_closed_stdout_is_reported_as_output_closed_not_a_raw_broken_pipe(
+    monkeypatch: pytest.MonkeyPatch, write: t.Callable[[OrjsonSingerWriter], object]
+) -> None:
+    fake_stdout = install_fake_stdout(monkeypatch)
+    fake_stdout.buffer = ClosedPipeBuffer()
+    writer = OrjsonSingerWriter()
+    with pytest.raises(OutputClosedError, match=r"^Output closed: .*\(broken pipe\)"):
+        write(writer)
+    done: list[str] = []
+    writer.call_when_idle(lambda: done.append("state"))
+    assert done == ["state"]  # not left "writing": a signal's STATE is not deferred forever
