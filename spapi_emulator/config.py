@@ -123,6 +123,10 @@ class EmulatorConfig:
         next_token_ttl: Seconds until a nextToken expires; None: never.
         inclusive_bounds: False: createdAfter < created < createdBefore, strict as the API's
             words say; True: inclusive on both ends (lets tests prove a client de-duplicates).
+        customer_invoice_history_days: None: getCustomerInvoices lists invoices of any age;
+            a number: it lists only those created within that many days before now (the
+            reading where Amazon's "rolling window of the last six months", written for
+            getCustomerInvoice, limits the list too; docs/quirks.md).
         invoices_api_per_day: Invoices API (Brazil NF-e) invoices per dataset day.
         nfe_xml_bytes: Size in bytes of each NF-e XML file in an export document (a floor: the
             XML never gets smaller than its one-item structure, about 2.2 KB).
@@ -191,6 +195,7 @@ class EmulatorConfig:
     malformed_json_rate: float = 0.0
     next_token_ttl: float | None = None
     inclusive_bounds: bool = False
+    customer_invoice_history_days: float | None = None
     invoices_api_per_day: int = 20
     nfe_xml_bytes: int = 3000
     invoices_per_document: int = 15

@@ -170,8 +170,12 @@ def customer_invoice_list(query: CustomerInvoicesQuery, state: EmulatorState) ->
         out on the last page.
 
     """
+    created_after = query.created_after
+    history_days = state.config.customer_invoice_history_days
+    if history_days is not None:  # older invoices are gone: their windows come back empty
+        created_after = max(created_after, state.wall_clock() - timedelta(days=history_days))
     window = state.dataset.window(
-        query.created_after,
+        created_after,
         query.created_before,
         party=query.ship_from_party_id,
         inclusive=state.config.inclusive_bounds,

@@ -29,7 +29,7 @@ from tap_spinvoices.sync.windows import Window, plan_windows
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
-    from datetime import timedelta
+    from datetime import datetime, timedelta
 
     from singer_sdk import metrics
     from singer_sdk.helpers.types import Context
@@ -96,6 +96,10 @@ class WindowedStream(Stream):
         del session, context, state
         return _nothing()
 
+    def check_range(self, start: datetime, end: datetime) -> None:
+        """Hook: look at the range a partition is about to sync (e.g. to warn); no-op here."""
+        del start, end
+
     def has_prelude(self, state: dict[str, Any]) -> bool:
         """Whether ``prelude`` has anything to do for this partition state."""
         del state
@@ -115,6 +119,7 @@ class WindowedStream(Stream):
             max_length=self.max_window or settings.window,
             min_count=settings.max_concurrency if self.split_for_parallelism else 1,
         )
+        self.check_range(start, settings.end_date)
         snapshot = copy.deepcopy(state)
         if not windows and not self.has_prelude(snapshot):
             self.logger.info("%s: nothing to sync after %s", where, start.isoformat())

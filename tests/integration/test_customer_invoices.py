@@ -6,12 +6,13 @@ import base64
 import gzip
 import hashlib
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
 
 from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.sync.bookmarks import format_instant
 from tests.builders import StateBuilder
 from tests.conftest import config_for, expected_invoices
 from tests.singer_run import run_tap
@@ -303,3 +304,55 @@ def test_connection_test_stops_early_and_cleanly(emulator):
     assert len(run.records()) == 1  # the SDK stops after the first record
     for warning in ("Unclosed", "Task was destroyed", "Traceback", "Exception ignored"):
         assert warning not in run.stderr
+
+
+# --- Amazon keeps customer invoices for a rolling six months --------------------------------
+
+HISTORY_WARNING = "more than 6 months before now. Windows before "
+
+
+def history_warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if HISTORY_WARNING in line]
+
+
+def days_ago(days: int) -> str:
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return format_instant(today - timedelta(days=days))
+
+
+def test_a_range_starting_years_ago_warns_once_that_old_windows_may_be_empty(emulator):
+    # Two parties: two partitions start that early, the warning is still written once.
+    config = config_for(emulator).with_range("2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z")
+    run = run_tap(config.with_parties(*PARTIES).build())
+
+    assert run.returncode == 0, run.stderr
+    [line] = history_warnings(run.stderr)
+    assert "| WARNING " in line
+    assert "customer_invoices: the sync range starts at 2024-01-01T00:00:00+00:00" in line
+    assert "rolling window of the last six months" in line
+    expected = expected_invoices(emulator, "2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z")
+    assert_complete(run, emulator, expected)  # a warning, not a refusal
+
+
+def test_a_range_within_the_last_six_months_does_not_warn(emulator_factory):
+    emu = emulator_factory(dataset_start=parse_datetime(days_ago(20)), days=21)
+    run = run_tap(config_for(emu).with_range(days_ago(20), days_ago(10)).build())
+
+    assert run.returncode == 0, run.stderr
+    assert history_warnings(run.stderr) == []
+    assert_complete(run, emu, expected_invoices(emu, days_ago(20), days_ago(10)))
+
+
+def test_when_amazon_no_longer_has_old_invoices_their_windows_are_empty_and_the_run_succeeds(
+    emulator_factory,
+):
+    # The reading where the six months limit getCustomerInvoices too (docs/quirks.md).
+    emu = emulator_factory(customer_invoice_history_days=183)
+    config = config_for(emu).with_range("2024-01-01T00:00:00Z", "2024-01-08T00:00:00Z")
+    run = run_tap(config.build())
+
+    assert run.returncode == 0, run.stderr
+    assert len(history_warnings(run.stderr)) == 1
+    assert run.records() == []
+    bookmark = run.final_state["bookmarks"]["customer_invoices"]["replication_key_value"]
+    assert bookmark == "2024-01-08T00:00:00+00:00"

@@ -10,6 +10,8 @@ import pytest
 from tap_spinvoices.errors import ApiError, ExpiredNextTokenError
 from tap_spinvoices.streams.customer_invoices import (
     build_record,
+    history_warning,
+    months_before,
     parse_page,
     window_fields,
     window_pages,
@@ -192,3 +194,47 @@ def test_content_that_is_not_base64_is_kept_with_null_hash(content):
 def test_window_end_is_exclusive_and_requests_stay_within_seven_days():
     week = Window(WINDOW.start, WINDOW.start + timedelta(days=7) - timedelta(seconds=1))
     assert week.created_before - week.created_after == timedelta(days=7)
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (utc(2026, 11, 30, 13, 5), utc(2026, 5, 30, 13, 5)),
+        (utc(2024, 8, 31), utc(2024, 2, 29)),  # a short month: its last day
+        (utc(2025, 8, 31), utc(2025, 2, 28)),
+        (utc(2026, 3, 15), utc(2025, 9, 15)),  # across a year
+        (utc(2026, 6, 1), utc(2025, 12, 1)),
+        (utc(2026, 12, 31), utc(2026, 6, 30)),
+    ],
+)
+def test_six_calendar_months_before_now_keeps_the_time_and_clamps_the_day(now, expected):
+    assert months_before(now, 6) == expected
+
+
+NOW = utc(2026, 11, 30, 12)
+
+
+@pytest.mark.parametrize(
+    ("start", "warns"),
+    [
+        (utc(2024, 1, 1), True),
+        (utc(2026, 5, 30, 12) - timedelta(seconds=1), True),  # a second before six months
+        (utc(2026, 5, 30, 12), False),  # exactly six months: still kept
+        (utc(2026, 11, 1), False),
+        (utc(2026, 11, 30, 11), False),
+    ],
+)
+def test_a_range_starting_before_the_last_six_months_is_warned_about(start, warns):
+    line = history_warning(start, NOW)
+    assert (line is not None) == warns
+    if line is not None:
+        assert line.startswith(
+            f"customer_invoices: the sync range starts at {start.isoformat()}, more than 6 "
+            "months before now. Windows before 2026-05-30T12:00:00+00:00 may come back empty"
+        )
+        assert "rolling window of the last six months" in line
+        assert "\n" not in line
