@@ -224,7 +224,8 @@ def test_answers_without_the_model_keys_are_asked_again_and_lose_nothing(emulato
 
     assert_complete(run, emu, expected_invoices(emu, DF_START, DF_END))
     assert statuses(emu)["200"] >= 2 * 5
-    assert messages(run, "WARNING") == []
+    # The one warning left is the six-month one: the dataset is from 2024.
+    assert [m for m in messages(run, "WARNING") if "months before now" not in m] == []
 
 
 def test_answers_without_the_model_keys_twice_are_warned_per_window_and_counted(
