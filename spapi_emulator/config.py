@@ -77,6 +77,10 @@ def _default_rate_limits() -> dict[str, tuple[float, int]]:
     return dict(DEFAULT_RATE_LIMITS)
 
 
+# EmulatorConfig.document_body values.
+DOCUMENT_BODIES = ("zip", "xml", "broken")
+
+
 @dataclass
 class EmulatorConfig:
     """Everything that shapes the emulator's data and behaviour.
@@ -132,6 +136,12 @@ class EmulatorConfig:
             XML never gets smaller than its one-item structure, about 2.2 KB).
         invoices_per_document: Most invoices one export document (ZIP) holds; larger exports
             get several documents.
+        nfe_cancellation_events: A document's ZIP also holds the cancellation event
+            (``procEventoNFe``, 110111) of each CANCELED invoice, as ``<id>-procEventoNFe.xml``.
+        document_body: What the pre-signed document URL serves: ``"zip"`` (the model's
+            "zip format"), ``"xml"`` (one bare NF-e XML under a ``.xml`` URL, as the static
+            sandbox example's URL suggests; needs ``invoices_per_document`` 1) or
+            ``"broken"`` (the ZIP cut in half: neither a ZIP nor XML).
         export_history_error_rate: Share of the pre-existing daily exports that ended in ERROR.
         export_history_pending: How many of the most recent pre-existing exports are still
             REQUESTED (the newest) or PROCESSING when the server starts; they finish DONE on
@@ -199,6 +209,8 @@ class EmulatorConfig:
     invoices_api_per_day: int = 20
     nfe_xml_bytes: int = 3000
     invoices_per_document: int = 15
+    nfe_cancellation_events: bool = True
+    document_body: str = "zip"
     export_history_error_rate: float = 0.1
     export_history_pending: int = 2
     export_queue_seconds: float = 30.0
@@ -266,6 +278,10 @@ class EmulatorConfig:
             raise ValueError(f"invoices_api_per_day must be in 0..{MAX_INVOICES_PER_DAY - 1}")
         if not 1 <= self.invoices_per_document <= MAX_INVOICES_PER_DOCUMENT:
             raise ValueError(f"invoices_per_document must be in 1..{MAX_INVOICES_PER_DOCUMENT}")
+        if self.document_body not in DOCUMENT_BODIES:
+            raise ValueError(f"document_body must be one of {', '.join(DOCUMENT_BODIES)}")
+        if self.document_body == "xml" and self.invoices_per_document != 1:
+            raise ValueError("document_body 'xml' serves one NF-e: set invoices_per_document 1")
         if self.nfe_xml_bytes < 0 or self.export_history_pending < 0:
             raise ValueError("nfe_xml_bytes and export_history_pending must be >= 0")
         if min(self.export_queue_seconds, self.export_processing_seconds) < 0:

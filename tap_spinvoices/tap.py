@@ -41,7 +41,9 @@ from tap_spinvoices.spapi.session import (
 from tap_spinvoices.streams import (
     CustomerInvoicesStream,
     InvoiceDocumentsStream,
+    InvoiceEventsStream,
     InvoiceExportsStream,
+    InvoiceItemsStream,
     InvoicesStream,
 )
 from tap_spinvoices.sync.bookmarks import read_bookmark
@@ -54,6 +56,8 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
     CustomerInvoicesStream,
     InvoiceExportsStream,
     InvoiceDocumentsStream,
+    InvoiceItemsStream,
+    InvoiceEventsStream,
     InvoicesStream,
 )
 

@@ -10,6 +10,7 @@ and byte-identical on every download.
 
 from __future__ import annotations
 
+import base64
 import enum
 import hashlib
 import hmac
@@ -52,9 +53,14 @@ _OPERATIONS: dict[str, tuple[str, str, str]] = {
     "CUSTOMER_RETURN": ("1202", "Devolução de venda de mercadoria", "0"),
     "SYMBOLIC_REMITTANCE": ("5949", "Remessa simbólica de mercadoria", "1"),
 }
+NFE_NAMESPACE = "http://www.portalfiscal.inf.br/nfe"
+_ICMS_GROUPS = ("ICMS00", "ICMS20", "ICMS40")
+# A fixed stand-in for the signer's X.509 certificate (Base64 of no real certificate).
+_CERTIFICATE = base64.b64encode(b"spapi-emulator fake certificate " * 24).decode()
+# A CANCELED invoice was authorised first; its cancellation is an event (cancellation_xml).
 _PROTOCOL: dict[str, tuple[str, str]] = {
     "AUTHORIZED": ("100", "Autorizado o uso da NF-e"),
-    "CANCELED": ("101", "Cancelamento de NF-e homologado"),
+    "CANCELED": ("100", "Autorizado o uso da NF-e"),
 }
 
 # Pre-signed URL query parameters (SigV4 query-string authentication, as S3 spells them).
@@ -74,11 +80,16 @@ _SIGNATURE_MISMATCH = (
 
 
 def nfe_xml(invoice: TaxInvoice, *, seed: int, size: int) -> bytes:
-    """Return a plausible NF-e 4.00 ``nfeProc`` XML for an invoice, padded to ``size`` bytes.
+    """Return a schema-valid NF-e 4.00 ``nfeProc`` XML for an invoice, padded to ``size`` bytes.
 
-    The same (seed, invoice) always gives the same bytes. It holds up to three items, fewer
-    when they would not fit, and ``infCpl`` is padded so the file is exactly ``size`` bytes;
-    below about 2.2 KB (one item, no padding) the file is larger than ``size``.
+    The same (seed, invoice) always gives the same bytes. It validates against the official
+    schema nfelib ships (``procNFe_v4.00.xsd``, tests/emulator/test_invoices_nfe.py): 2-4
+    items whose ICMS is in one of three groups (ICMS00, ICMS20 with a reduced base, ICMS40
+    exempt), PIS and COFINS at the non-cumulative rates, an occasional item discount, totals
+    that add up, a (fake) XML signature and the SEFAZ authorisation protocol. ``infCpl`` is
+    padded so the file is exactly ``size`` bytes; a file that does not fit is larger (about
+    4-6 KB without padding), and past about 5 KB of padding ``infCpl`` exceeds its schema
+    length of 5,000 characters.
 
     Args:
         invoice: The invoice.
@@ -93,27 +104,24 @@ def nfe_xml(invoice: TaxInvoice, *, seed: int, size: int) -> bytes:
     rng = random.Random(f"{seed}:nfe:{invoice.id}")  # noqa: S311
     local = invoice.date.astimezone(_BRT)
     issued = local.isoformat(timespec="seconds")
-    series = int(invoice.series) if invoice.series.isdigit() else 0
-    number = int(invoice.external_invoice_id) if invoice.external_invoice_id.isdigit() else 0
-    code = rng.randrange(10**8)
-    key43 = f"{_UF_SAO_PAULO}{local:%y%m}{_EMITTER_CNPJ}55{series:03d}{number:09d}1{code:08d}"
-    key = key43 + str(_mod11(key43))
+    key = access_key(invoice, rng.randrange(10**8))
     cfop, nature, direction = _OPERATIONS.get(invoice.invoice_type, _OPERATIONS["CUSTOMER_SALES"])
-    items = _items(rng, cfop)
+    items = [_item(rng, n, cfop) for n in range(1, rng.randrange(2, 5) + 1)]
     protocol = rng.randrange(10**12)
     status, reason = _PROTOCOL.get(
         invoice.status, (invoice.error_code, invoice.gov_response.partition(" - ")[2])
     )
+    received = (local + timedelta(seconds=rng.randrange(5, 600))).isoformat(timespec="seconds")
     head = (
         '<?xml version="1.0" encoding="UTF-8"?>'
-        '<nfeProc xmlns="http://www.portalfiscal.inf.br/nfe" versao="4.00">'
+        f'<nfeProc xmlns="{NFE_NAMESPACE}" versao="4.00">'
         f'<NFe><infNFe Id="NFe{key}" versao="4.00">'
-        f"<ide><cUF>{_UF_SAO_PAULO}</cUF><cNF>{code:08d}</cNF><natOp>{nature}</natOp>"
-        f"<mod>55</mod><serie>{series}</serie><nNF>{number}</nNF><dhEmi>{issued}</dhEmi>"
-        f"<tpNF>{direction}</tpNF><idDest>1</idDest><cMunFG>3550308</cMunFG><tpImp>1</tpImp>"
-        f"<tpEmis>1</tpEmis><cDV>{key[-1]}</cDV><tpAmb>1</tpAmb><finNFe>1</finNFe>"
-        "<indFinal>1</indFinal><indPres>2</indPres><procEmi>0</procEmi>"
-        "<verProc>spapi-emulator</verProc></ide>"
+        f"<ide><cUF>{_UF_SAO_PAULO}</cUF><cNF>{key[35:43]}</cNF><natOp>{nature}</natOp>"
+        f"<mod>55</mod><serie>{int(key[22:25])}</serie><nNF>{int(key[25:34])}</nNF>"
+        f"<dhEmi>{issued}</dhEmi><tpNF>{direction}</tpNF><idDest>1</idDest>"
+        f"<cMunFG>3550308</cMunFG><tpImp>1</tpImp><tpEmis>1</tpEmis><cDV>{key[-1]}</cDV>"
+        "<tpAmb>1</tpAmb><finNFe>1</finNFe><indFinal>1</indFinal><indPres>2</indPres>"
+        "<procEmi>0</procEmi><verProc>spapi-emulator</verProc></ide>"
         f"<emit><CNPJ>{_EMITTER_CNPJ}</CNPJ><xNome>EMULATED MARKETPLACE SELLER LTDA</xNome>"
         "<enderEmit><xLgr>AV EMULADOR</xLgr><nro>100</nro><xBairro>CENTRO</xBairro>"
         "<cMun>3550308</cMun><xMun>SAO PAULO</xMun><UF>SP</UF><CEP>01000000</CEP>"
@@ -125,52 +133,164 @@ def nfe_xml(invoice: TaxInvoice, *, seed: int, size: int) -> bytes:
         "<xMun>SAO PAULO</xMun><UF>SP</UF><CEP>01001000</CEP><cPais>1058</cPais>"
         "<xPais>BRASIL</xPais></enderDest><indIEDest>9</indIEDest></dest>"
     )
-    tail_close = (
-        "</infCpl></infAdic></infNFe></NFe>"
+    product = sum(item.gross for item in items)
+    discount = sum(item.discount for item in items)
+    total = product - discount
+    body = (
+        head + "".join(item.xml for item in items) + "<total><ICMSTot>"
+        f"<vBC>{_money(sum(item.icms_base for item in items))}</vBC>"
+        f"<vICMS>{_money(sum(item.icms for item in items))}</vICMS>"
+        "<vICMSDeson>0.00</vICMSDeson><vFCP>0.00</vFCP><vBCST>0.00</vBCST><vST>0.00</vST>"
+        "<vFCPST>0.00</vFCPST><vFCPSTRet>0.00</vFCPSTRet>"
+        f"<vProd>{_money(product)}</vProd><vFrete>0.00</vFrete><vSeg>0.00</vSeg>"
+        f"<vDesc>{_money(discount)}</vDesc><vII>0.00</vII><vIPI>0.00</vIPI>"
+        f"<vIPIDevol>0.00</vIPIDevol><vPIS>{_money(sum(item.pis for item in items))}</vPIS>"
+        f"<vCOFINS>{_money(sum(item.cofins for item in items))}</vCOFINS>"
+        f"<vOutro>0.00</vOutro><vNF>{_money(total)}</vNF></ICMSTot></total>"
+        "<transp><modFrete>0</modFrete></transp>"
+        f"<pag><detPag><tPag>03</tPag><vPag>{_money(total)}</vPag></detPag></pag>"
+        "<infAdic><infCpl>"
+    )
+    tail = (
+        "</infCpl></infAdic></infNFe>" + _signature(key, rng) + "</NFe>"
         f'<protNFe versao="4.00"><infProt><tpAmb>1</tpAmb><verAplic>SP_NFE_PL009_V4</verAplic>'
-        f"<chNFe>{key}</chNFe><dhRecbto>{issued}</dhRecbto>"
+        f"<chNFe>{key}</chNFe><dhRecbto>{received}</dhRecbto>"
         f"<nProt>1{_UF_SAO_PAULO}{protocol:012d}</nProt>"
         f"<cStat>{escape(status)}</cStat><xMotivo>{escape(reason)}</xMotivo>"
         "</infProt></protNFe></nfeProc>"
     )
-    # As many of the drawn items as fit in ``size`` (at least one), then filler up to it.
-    for count in range(len(items), 0, -1):
-        total = _money(sum(cents for _, cents in items[:count]))
-        body = (
-            head
-            + "".join(xml for xml, _ in items[:count])
-            + (
-                f"<total><ICMSTot><vBC>{total}</vBC><vProd>{total}</vProd><vNF>{total}</vNF>"
-                "</ICMSTot></total><transp><modFrete>0</modFrete></transp><infAdic><infCpl>"
-            )
-        )
-        fixed = len(body.encode()) + len(tail_close.encode())
-        if fixed <= size:
-            break
-    filler = "".join(rng.choices(_FILLER, k=max(0, size - fixed)))
-    return (body + filler + tail_close).encode()
+    fixed = len(body.encode()) + len(tail.encode())
+    # infCpl needs at least one character; the filler is ASCII, so characters are bytes.
+    filler = "".join(rng.choices(_FILLER, k=max(1, size - fixed)))
+    return (body + filler + tail).encode()
 
 
-def _items(rng: random.Random, cfop: str) -> list[tuple[str, int]]:
-    """Return 1-3 ``det`` elements with their values in cents."""
-    items: list[tuple[str, int]] = []
-    for n in range(1, rng.randrange(1, 4) + 1):
-        quantity = rng.randrange(1, 4)
-        unit_cents = rng.randrange(990, 99_990)
-        line_cents = quantity * unit_cents
-        product = f"B0{rng.randrange(10**8):08d}"
-        xml = (
-            f'<det nItem="{n}"><prod><cProd>{product}</cProd><cEAN>SEM GTIN</cEAN>'
-            f"<xProd>PRODUTO EMULADO {product}</xProd><NCM>85176277</NCM><CFOP>{cfop}</CFOP>"
-            f"<uCom>UN</uCom><qCom>{quantity}.0000</qCom><vUnCom>{_money(unit_cents)}</vUnCom>"
-            f"<vProd>{_money(line_cents)}</vProd><cEANTrib>SEM GTIN</cEANTrib><uTrib>UN</uTrib>"
-            f"<qTrib>{quantity}.0000</qTrib><vUnTrib>{_money(unit_cents)}</vUnTrib>"
-            "<indTot>1</indTot></prod><imposto><ICMS><ICMS00><orig>0</orig><CST>00</CST>"
-            f"<modBC>3</modBC><vBC>{_money(line_cents)}</vBC><pICMS>18.00</pICMS>"
-            f"<vICMS>{_money(line_cents * 18 // 100)}</vICMS></ICMS00></ICMS></imposto></det>"
+def access_key(invoice: TaxInvoice, code: int) -> str:
+    """Return the 44-digit NF-e access key of an invoice (state, month, CNPJ, model, ...)."""
+    local = invoice.date.astimezone(_BRT)
+    series = int(invoice.series) if invoice.series.isdigit() else 0
+    number = int(invoice.external_invoice_id) if invoice.external_invoice_id.isdigit() else 0
+    key43 = f"{_UF_SAO_PAULO}{local:%y%m}{_EMITTER_CNPJ}55{series:03d}{number:09d}1{code:08d}"
+    return key43 + str(_mod11(key43))
+
+
+def cancellation_xml(invoice: TaxInvoice, *, seed: int) -> bytes:
+    """Return the ``procEventoNFe`` of the cancellation (110111) of a CANCELED invoice.
+
+    Schema-valid against nfelib's ``procEventoCancNFe_v1.00.xsd``: the event cites the
+    NF-e's access key and authorisation protocol, SEFAZ registered it (cStat 135).
+    """
+    rng = random.Random(f"{seed}:nfe:{invoice.id}")  # noqa: S311 - same draws as nfe_xml
+    key = access_key(invoice, rng.randrange(10**8))
+    moment = invoice.date.astimezone(_BRT) + timedelta(hours=2)
+    protocol = random.Random(f"{seed}:cancel:{invoice.id}").randrange(10**12)  # noqa: S311
+    authorisation = _authorisation_protocol(invoice, seed=seed)
+    event_id = f"ID110111{key}01"
+    when = moment.isoformat(timespec="seconds")
+    registered = (moment + timedelta(seconds=3)).isoformat(timespec="seconds")
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<procEventoNFe xmlns="{NFE_NAMESPACE}" versao="1.00">'
+        f'<evento versao="1.00"><infEvento Id="{event_id}"><cOrgao>{_UF_SAO_PAULO}</cOrgao>'
+        f"<tpAmb>1</tpAmb><CNPJ>{_EMITTER_CNPJ}</CNPJ><chNFe>{key}</chNFe>"
+        f"<dhEvento>{when}</dhEvento><tpEvento>110111</tpEvento><nSeqEvento>1</nSeqEvento>"
+        '<verEvento>1.00</verEvento><detEvento versao="1.00"><descEvento>Cancelamento'
+        f"</descEvento><nProt>{authorisation}</nProt>"
+        "<xJust>Pedido cancelado pelo cliente antes do envio</xJust></detEvento></infEvento>"
+        + _signature(event_id, rng)
+        + '</evento><retEvento versao="1.00"><infEvento><tpAmb>1</tpAmb>'
+        f"<verAplic>SP_EVENTOS_PL_100</verAplic><cOrgao>{_UF_SAO_PAULO}</cOrgao>"
+        "<cStat>135</cStat><xMotivo>Evento registrado e vinculado a NF-e</xMotivo>"
+        f"<chNFe>{key}</chNFe><tpEvento>110111</tpEvento><xEvento>Cancelamento registrado"
+        f"</xEvento><nSeqEvento>1</nSeqEvento><dhRegEvento>{registered}</dhRegEvento>"
+        f"<nProt>1{_UF_SAO_PAULO}{protocol:012d}</nProt></infEvento></retEvento>"
+        "</procEventoNFe>"
+    ).encode()
+
+
+def _authorisation_protocol(invoice: TaxInvoice, *, seed: int) -> str:
+    """Return the nProt nfe_xml writes for an invoice (the same draws, in the same order)."""
+    rng = random.Random(f"{seed}:nfe:{invoice.id}")  # noqa: S311
+    rng.randrange(10**8)
+    cfop = _OPERATIONS.get(invoice.invoice_type, _OPERATIONS["CUSTOMER_SALES"])[0]
+    for n in range(1, rng.randrange(2, 5) + 1):
+        _item(rng, n, cfop)
+    return f"1{_UF_SAO_PAULO}{rng.randrange(10**12):012d}"
+
+
+def _signature(reference: str, rng: random.Random) -> str:
+    """Return an XML-DSig ``Signature`` of the shape the schema requires (not a real one)."""
+    digest = base64.b64encode(rng.randbytes(20)).decode()
+    value = base64.b64encode(rng.randbytes(256)).decode()
+    return (
+        '<Signature xmlns="http://www.w3.org/2000/09/xmldsig#"><SignedInfo>'
+        '<CanonicalizationMethod Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"/>'
+        '<SignatureMethod Algorithm="http://www.w3.org/2000/09/xmldsig#rsa-sha1"/>'
+        f'<Reference URI="#{reference if reference.startswith("ID") else "NFe" + reference}">'
+        "<Transforms>"
+        '<Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/>'
+        '<Transform Algorithm="http://www.w3.org/TR/2001/REC-xml-c14n-20010315"/>'
+        '</Transforms><DigestMethod Algorithm="http://www.w3.org/2000/09/xmldsig#sha1"/>'
+        f"<DigestValue>{digest}</DigestValue></Reference></SignedInfo>"
+        f"<SignatureValue>{value}</SignatureValue><KeyInfo><X509Data>"
+        f"<X509Certificate>{_CERTIFICATE}</X509Certificate></X509Data></KeyInfo></Signature>"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One ``det`` element and its amounts in cents."""
+
+    xml: str
+    gross: int
+    discount: int
+    icms_base: int
+    icms: int
+    pis: int
+    cofins: int
+
+
+def _item(rng: random.Random, n: int, cfop: str) -> _Item:
+    """Return item ``n``: its ICMS group, rates and an occasional discount drawn from ``rng``."""
+    quantity = rng.randrange(1, 4)
+    unit_cents = rng.randrange(990, 99_990)
+    gross = quantity * unit_cents
+    discount = gross * 5 // 100 if rng.random() < 0.2 else 0  # noqa: PLR2004 - a 5 % coupon
+    net = gross - discount
+    product = f"B0{rng.randrange(10**8):08d}"
+    group = rng.choice(_ICMS_GROUPS)
+    if group == "ICMS00":
+        base, icms = net, net * 18 // 100
+        icms_xml = (
+            f"<ICMS00><orig>0</orig><CST>00</CST><modBC>3</modBC><vBC>{_money(base)}</vBC>"
+            f"<pICMS>18.00</pICMS><vICMS>{_money(icms)}</vICMS></ICMS00>"
         )
-        items.append((xml, line_cents))
-    return items
+    elif group == "ICMS20":
+        base = net * 6667 // 10000  # a third of the base exempt (pRedBC 33.33 %)
+        icms = base * 18 // 100
+        icms_xml = (
+            "<ICMS20><orig>0</orig><CST>20</CST><modBC>3</modBC><pRedBC>33.33</pRedBC>"
+            f"<vBC>{_money(base)}</vBC><pICMS>18.00</pICMS><vICMS>{_money(icms)}</vICMS>"
+            "</ICMS20>"
+        )
+    else:
+        base = icms = 0
+        icms_xml = "<ICMS40><orig>0</orig><CST>40</CST></ICMS40>"
+    pis, cofins = net * 165 // 10000, net * 760 // 10000
+    discount_xml = f"<vDesc>{_money(discount)}</vDesc>" if discount else ""
+    xml = (
+        f'<det nItem="{n}"><prod><cProd>{product}</cProd><cEAN>SEM GTIN</cEAN>'
+        f"<xProd>PRODUTO EMULADO {product}</xProd><NCM>85176277</NCM><CFOP>{cfop}</CFOP>"
+        f"<uCom>UN</uCom><qCom>{quantity}.0000</qCom><vUnCom>{_money(unit_cents)}</vUnCom>"
+        f"<vProd>{_money(gross)}</vProd><cEANTrib>SEM GTIN</cEANTrib><uTrib>UN</uTrib>"
+        f"<qTrib>{quantity}.0000</qTrib><vUnTrib>{_money(unit_cents)}</vUnTrib>"
+        f"{discount_xml}<indTot>1</indTot></prod><imposto><ICMS>{icms_xml}</ICMS>"
+        f"<PIS><PISAliq><CST>01</CST><vBC>{_money(net)}</vBC><pPIS>1.6500</pPIS>"
+        f"<vPIS>{_money(pis)}</vPIS></PISAliq></PIS>"
+        f"<COFINS><COFINSAliq><CST>01</CST><vBC>{_money(net)}</vBC><pCOFINS>7.6000</pCOFINS>"
+        f"<vCOFINS>{_money(cofins)}</vCOFINS></COFINSAliq></COFINS></imposto></det>"
+    )
+    return _Item(xml, gross, discount, base, icms, pis, cofins)
 
 
 def _money(cents: int) -> str:
@@ -303,20 +423,21 @@ class PresignedUrls:
         self._minted: dict[str, MintedUrl] = {}
         self._lock = threading.Lock()
 
-    def mint(self, base_url: str | URL, document_id: str, ttl: float) -> str:
+    def mint(self, base_url: str | URL, document_id: str, ttl: float, suffix: str = ".zip") -> str:
         """Return a download URL for a document, valid ``ttl`` seconds from now.
 
         Args:
             base_url: The emulator's origin, e.g. ``http://127.0.0.1:8080``.
             document_id: The invoicesDocumentId.
             ttl: Lifetime in seconds.
+            suffix: The object's extension: ``.zip``, or ``.xml`` for a bare XML document.
 
         Returns:
             ``<base>/_s3/invoices-documents/<id>.zip?X-Amz-Algorithm=...&X-Amz-Signature=...``.
 
         """
         now = self._wall_clock().astimezone(UTC)
-        path = document_path(document_id)
+        path = document_path(document_id, suffix)
         params = {
             ALGORITHM: "AWS4-HMAC-SHA256",
             CREDENTIAL: f"{_ACCESS_KEY}/{now:%Y%m%d}/us-east-1/s3/aws4_request",
@@ -364,9 +485,9 @@ class PresignedUrls:
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
 
-def document_path(document_id: str) -> str:
+def document_path(document_id: str, suffix: str = ".zip") -> str:
     """Return the download path of a document: ``/_s3/invoices-documents/<id>.zip``."""
-    return f"{S3_DOCUMENTS_PATH}/{document_id}.zip"
+    return f"{S3_DOCUMENTS_PATH}/{document_id}{suffix}"
 
 
 def s3_error(status: int, code: str, message: str, **extra: str) -> web.Response:
@@ -442,9 +563,11 @@ def download(request: web.Request, api: InvoicesApi) -> tuple[web.StreamResponse
         )
         return expired, S3_DOWNLOAD_EXPIRED
     name = request.match_info.get("name", "")
-    document_id = name.removesuffix(".zip")
-    pieces = api.iter_document_zip(document_id) if name.endswith(".zip") else None
+    suffix = ".xml" if api.config.document_body == "xml" else ".zip"
+    document_id = name.removesuffix(suffix)
+    pieces = api.document_body(document_id) if name.endswith(suffix) else None
     if pieces is None:
-        key = f"{document_id}.zip"
+        key = f"{document_id}{suffix}"
         return s3_error(404, "NoSuchKey", "The specified key does not exist.", Key=key), S3_DOWNLOAD
-    return web.Response(body=_stream(pieces), content_type="application/zip"), S3_DOWNLOAD
+    kind = "application/xml" if suffix == ".xml" else "application/zip"
+    return web.Response(body=_stream(pieces), content_type=kind), S3_DOWNLOAD

@@ -339,14 +339,47 @@ class InvoicesApi:
             return False
         return record is None or record.status(self.clock()) == DONE
 
+    def document_files(self, document_id: str) -> list[tuple[str, datetime, bytes]]:
+        """Return the files of a document: (name, time, bytes), in archive order.
+
+        One ``<invoice id>.xml`` NF-e per invoice, each CANCELED invoice's followed by its
+        cancellation event ``<invoice id>-procEventoNFe.xml`` when ``nfe_cancellation_events``
+        is on.
+
+        Raises:
+            KeyError: Unknown document.
+
+        """
+        events = self.config.nfe_cancellation_events and self.config.document_body == "zip"
+        files: list[tuple[str, datetime, bytes]] = []
+        for invoice in self.document_invoices(document_id):
+            files.append((f"{invoice.id}.xml", invoice.date, self.nfe_xml(invoice)))
+            if events and invoice.status == "CANCELED":
+                event = documents.cancellation_xml(invoice, seed=self.data.seed)
+                files.append((f"{invoice.id}-procEventoNFe.xml", invoice.date, event))
+        return files
+
     def iter_document_zip(self, document_id: str) -> Iterator[bytes] | None:
         """Return the document's ZIP as a stream of pieces, or None if unknown."""
         with self._lock:
             document = self._documents.get(document_id)
         if document is None:
             return None
-        files = ((f"{i.id}.xml", i.date, self.nfe_xml(i)) for i in document.invoices)
-        return documents.zip_chunks(files)
+        return documents.zip_chunks(self.document_files(document_id))
+
+    def document_body(self, document_id: str) -> Iterator[bytes] | None:
+        """Return what the download URL serves for a document (``document_body``), or None.
+
+        ``zip``: the ZIP; ``xml``: the document's one NF-e, bare; ``broken``: the first half
+        of the ZIP.
+        """
+        pieces = self.iter_document_zip(document_id)
+        if pieces is None or self.config.document_body == "zip":
+            return pieces
+        if self.config.document_body == "xml":
+            return iter([self.document_files(document_id)[0][2]])
+        whole = b"".join(pieces)
+        return iter([whole[: len(whole) // 2]])
 
     def document_zip(self, document_id: str) -> bytes:
         """Return the document's ZIP, byte-identical to what the download URL serves.

@@ -368,7 +368,8 @@ async def get_invoices_document(request: web.Request, state: EmulatorState) -> w
     api = state.invoices_api
     if not api.document_ready(document_id):
         raise not_found(f"Document '{document_id}' was not found.")
-    url = api.urls.mint(request.url.origin(), document_id, state.config.document_url_ttl)
+    suffix = ".xml" if state.config.document_body == "xml" else ".zip"
+    url = api.urls.mint(request.url.origin(), document_id, state.config.document_url_ttl, suffix)
     return errors.json_response(
         {"invoicesDocument": {"invoicesDocumentId": document_id, "invoicesDocumentUrl": url}}
     )

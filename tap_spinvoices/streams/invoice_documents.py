@@ -1,10 +1,16 @@
-"""Export documents: mint the 30-second URL, download the ZIP at once, read its XML files.
+"""Export documents: mint the 30-second URL, download the ZIP at once, read its NF-e files.
 
 getInvoicesDocument answers with an S3 pre-signed URL that "expires after 30 seconds" and the
 operation allows about one call a minute (burst 1). So a URL is minted only when its download
 can start right away (the call itself waits for the budget, then the download follows in the
 same task), the ZIP is streamed to a temporary file (never held in memory), and an expired or
 failed download is retried with a freshly minted URL.
+
+Each XML file becomes one invoice_documents record: the raw XML and, read by nfelib
+(``tap_spinvoices.nfe.parse``), the NF-e's key fields. Its item lines and events go to the
+child streams invoice_items and invoice_events (``tap_spinvoices.streams.nfe_children``).
+Parsing runs on the SDK's thread as records are consumed, never on the event loop that paces
+the requests and downloads.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from yarl import URL
 
-from tap_spinvoices.errors import RetriesExhaustedError, unexpected_response
+from tap_spinvoices.errors import ApiError, RetriesExhaustedError, unexpected_response
+from tap_spinvoices.nfe.parse import INVOICE_FIELDS, PARSED, ParseOutcome, parse_xml
 from tap_spinvoices.spapi.operations import GET_INVOICES_DOCUMENT
 from tap_spinvoices.streams.invoice_exports import InvoiceExportsStream
 from tap_spinvoices.sync.thread_bridge import iterate
@@ -32,11 +39,15 @@ from tap_spinvoices.sync.windowed_stream import emit_state, load_schema
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
 
+    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
     from tap_spinvoices.spapi.client import SpApiCalls
     from tap_spinvoices.tap import TapSpinvoices
 
+# The child streams fed from the NF-e files (tap_spinvoices.streams.nfe_children).
+ITEMS_STREAM: Final = "invoice_items"
+EVENTS_STREAM: Final = "invoice_events"
 # Custom key in the state of invoice_documents.
 DONE_DOCUMENTS: Final = "done_document_ids"
 # Enough for years of daily exports; older ids fall out and their exports are long done.
@@ -46,6 +57,9 @@ MAX_MINTS: Final = 3
 _CHUNK: Final = 1 << 16
 # Spill to disk past this size; smaller ZIPs stay in memory.
 _SPOOL_BYTES: Final = 8 << 20
+# What an XML document may start with: a UTF-8 byte order mark, white space, then "<".
+_XML_LEAD: Final = (b"\xef\xbb\xbf", b" ", b"\t", b"\r", b"\n")
+_SNIFF_BYTES: Final = 64
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +86,14 @@ async def mint_url(client: SpApiCalls, document_id: str) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class DownloadedDocument:
+    """A downloaded document body (rewound) and the file name its URL's path ends with."""
+
+    body: IO[bytes]
+    url_name: str
+
+
 async def download_document(
     client: SpApiCalls,
     http: aiohttp.ClientSession,
@@ -79,8 +101,8 @@ async def download_document(
     *,
     stats: DownloadStats,
     timeout_s: float,
-) -> IO[bytes]:
-    """The document's ZIP in a temporary file (rewound), minting a new URL when one fails."""
+) -> DownloadedDocument:
+    """The document's body in a temporary file, minting a new URL when a download fails."""
     last_problem = ""
     for attempt in range(1, MAX_MINTS + 1):
         url = await mint_url(client, document_id)
@@ -96,7 +118,7 @@ async def download_document(
                         spool.write(chunk)
                     spool.seek(0)
                     stats.downloaded += 1
-                    return spool
+                    return DownloadedDocument(spool, PurePosixPath(URL(url).path).name)
                 if response.status == 403:  # noqa: PLR2004 - S3 AccessDenied: expired
                     stats.expired += 1
                 last_problem = f"HTTP {response.status}"
@@ -118,27 +140,82 @@ async def download_document(
     raise RetriesExhaustedError(msg)
 
 
-def xml_records(
-    archive: IO[bytes], *, document_id: str, export_id: str, marketplace: str
-) -> Iterator[dict[str, Any]]:
-    """One record per XML file of an export ZIP, reading one file at a time."""
-    with zipfile.ZipFile(archive) as zipped:
-        for info in zipped.infolist():
-            name = PurePosixPath(info.filename)
-            if info.is_dir() or name.suffix.lower() != ".xml":
-                continue
-            data = zipped.read(info)
-            yield {
-                # The file is named after the invoice id of getInvoices (Invoices FAQ).
-                "invoiceId": name.stem,
-                "exportId": export_id,
-                "invoicesDocumentId": document_id,
-                "marketplaceId": marketplace,
-                "file_name": info.filename,
-                "xml": data.decode("utf-8", errors="replace"),
-                "xml_sha256": hashlib.sha256(data).hexdigest(),
-                "xml_bytes": len(data),
-            }
+class DocumentFormatError(ApiError):
+    """A downloaded document that is neither a ZIP nor one XML document."""
+
+
+def document_files(
+    document: DownloadedDocument, *, document_id: str, export_id: str
+) -> Iterator[tuple[str, bytes, bool]]:
+    """(file name, bytes, last file?) of each XML file a document holds, one at a time.
+
+    The model (getInvoicesDocument) promises a ZIP; its static sandbox example URL ends in
+    ``.xml``. So a ZIP gives its XML files, a body that is XML is one file (named as the URL
+    path names it, else after the document id), and anything else is one error naming the
+    export and the document (docs/quirks.md).
+
+    Raises:
+        DocumentFormatError: The body is neither, or a ZIP that cannot be read.
+
+    """
+    body = document.body
+    if zipfile.is_zipfile(body):
+        body.seek(0)
+        try:
+            with zipfile.ZipFile(body) as zipped:
+                infos = [
+                    info
+                    for info in zipped.infolist()
+                    if not info.is_dir() and PurePosixPath(info.filename).suffix.lower() == ".xml"
+                ]
+                for number, info in enumerate(infos, start=1):
+                    yield info.filename, zipped.read(info), number == len(infos)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
+            raise _not_readable(export_id, document_id, f"a broken ZIP ({exc})") from None
+        return
+    body.seek(0)
+    head = body.read(_SNIFF_BYTES)
+    if head.lstrip(b"".join(_XML_LEAD)).startswith(b"<"):
+        name = document.url_name
+        if PurePosixPath(name).suffix.lower() != ".xml":
+            name = f"{document_id}.xml"
+        yield name, head + body.read(), True
+        return
+    raise _not_readable(export_id, document_id, f"neither a ZIP nor XML (starts {head[:16]!r})")
+
+
+def _not_readable(export_id: str, document_id: str, what: str) -> DocumentFormatError:
+    return DocumentFormatError(
+        operation=GET_INVOICES_DOCUMENT.name,
+        status=200,
+        code="UnreadableDocument",
+        message=f"invoices document {document_id} of export {export_id} is {what}",
+        request_id=None,
+    )
+
+
+def document_record(
+    file_name: str, data: bytes, *, document_id: str, export_id: str, marketplace: str
+) -> tuple[dict[str, Any], ParseOutcome]:
+    """The invoice_documents record of one XML file, and what nfelib read from it."""
+    outcome = parse_xml(data)
+    record: dict[str, Any] = {
+        # The file is named after the invoice id of getInvoices (Invoices FAQ).
+        "invoiceId": PurePosixPath(file_name).stem,
+        "exportId": export_id,
+        "invoicesDocumentId": document_id,
+        "marketplaceId": marketplace,
+        "file_name": file_name,
+        "xml": data.decode("utf-8", errors="replace"),
+        "xml_sha256": hashlib.sha256(data).hexdigest(),
+        "xml_bytes": len(data),
+        "parse_status": outcome.status,
+        "parse_error": outcome.reason,
+        "document_type": outcome.document_type,
+    }
+    for name in INVOICE_FIELDS:
+        record[name] = outcome.invoice.get(name)
+    return record, outcome
 
 
 class InvoiceDocumentsStream(Stream):
@@ -146,8 +223,13 @@ class InvoiceDocumentsStream(Stream):
 
     For each document of a DONE export not downloaded before: getInvoicesDocument mints a
     30-second URL (about one call a minute), the ZIP is downloaded at once, and each XML
-    file becomes one record. Finished document ids are kept in state (the last
-    ``MAX_REMEMBERED_DOCUMENTS``), so no document is downloaded twice across runs.
+    file becomes one record with the fields nfelib read from it. Finished document ids are
+    kept in state (the last ``MAX_REMEMBERED_DOCUMENTS``), so no document is downloaded
+    twice across runs.
+
+    The item lines and events of a document are handed to the child streams when its last
+    file's record is processed (one child sync per document, not per file: each sync writes
+    a SCHEMA message and logs), before the document is marked done in state.
     """
 
     name = "invoice_documents"
@@ -157,6 +239,28 @@ class InvoiceDocumentsStream(Stream):
     # One state for the stream: a partition per export would grow the state forever.
     state_partitioning_keys: ClassVar[list[str]] = []
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, tap: Tap) -> None:
+        """Start with no child records waiting."""
+        super().__init__(tap)
+        # child stream name -> records of the document being read, taken by that stream.
+        self._children: dict[str, list[dict[str, Any]]] = {}
+        self._document_ending: str | None = None
+
+    def take_child_records(self, stream_name: str, document_id: str) -> list[dict[str, Any]]:
+        """The records a child stream writes for a document (called once per document)."""
+        if document_id != self._document_ending:  # pragma: no cover - SDK calls in order
+            return []
+        return self._children.pop(stream_name, [])
+
+    def generate_child_contexts(
+        self,
+        record: dict[str, Any],  # noqa: ARG002 - the SDK's signature
+        context: Context | None,
+    ) -> Iterable[Context | None]:
+        """One child context per document, on its last file's record."""
+        if self._document_ending is not None and context is not None:
+            yield {**context, "invoicesDocumentId": self._document_ending}
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The XML invoices of the export's documents not downloaded yet."""
@@ -176,27 +280,36 @@ class InvoiceDocumentsStream(Stream):
         async def produce(deliver: Callable[[tuple[str, Any]], Awaitable[None]]) -> None:
             async with tap.open_session(InvoiceExportsStream.default_region) as session:
                 for document_id in todo:
-                    archive = await download_document(
+                    document = await download_document(
                         session.client,
                         session.http,
                         document_id,
                         stats=stats,
                         timeout_s=tap.settings.request_timeout_s,
                     )
-                    with archive:
-                        for record in xml_records(
-                            archive,
-                            document_id=document_id,
-                            export_id=export_id,
-                            marketplace=marketplace,
+                    with document.body:
+                        for file in document_files(
+                            document, document_id=document_id, export_id=export_id
                         ):
-                            await deliver(("record", record))
+                            await deliver(("file", (document_id, *file)))
                     await deliver(("done", document_id))
 
         for kind, payload in iterate(produce, max_pending=2):
-            if kind == "record":
-                yield payload
+            if kind == "file":
+                document_id, file_name, data, last = payload
+                record, outcome = document_record(
+                    file_name,
+                    data,
+                    document_id=document_id,
+                    export_id=export_id,
+                    marketplace=marketplace,
+                )
+                self._keep_child_records(record, outcome)
+                self._document_ending = document_id if last else None
+                yield record
+                self._document_ending = None
             else:
+                self._children.clear()  # unselected children leave theirs behind
                 done.append(payload)
                 del done[:-MAX_REMEMBERED_DOCUMENTS]
                 emit_state(self)
@@ -207,3 +320,24 @@ class InvoiceDocumentsStream(Stream):
             stats.minted,
             stats.expired,
         )
+
+    def _keep_child_records(self, record: dict[str, Any], outcome: ParseOutcome) -> None:
+        if outcome.status != PARSED:
+            self.logger.warning(
+                "export %s, document %s, file %s: NF-e not read (%s): %s",
+                record["exportId"],
+                record["invoicesDocumentId"],
+                record["file_name"],
+                outcome.status,
+                outcome.reason,
+            )
+            return
+        source = {
+            "invoiceId": record["invoiceId"],
+            "invoicesDocumentId": record["invoicesDocumentId"],
+            "exportId": record["exportId"],
+            "marketplaceId": record["marketplaceId"],
+        }
+        for stream_name, rows in ((ITEMS_STREAM, outcome.items), (EVENTS_STREAM, outcome.events)):
+            if rows:
+                self._children.setdefault(stream_name, []).extend({**row, **source} for row in rows)

@@ -1,0 +1,1 @@
+"""Brazilian NF-e documents read through nfelib's bindings (pure functions over bytes)."""
