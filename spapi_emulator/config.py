@@ -138,6 +138,8 @@ class EmulatorConfig:
             get several documents.
         nfe_cancellation_events: A document's ZIP also holds the cancellation event
             (``procEventoNFe``, 110111) of each CANCELED invoice, as ``<id>-procEventoNFe.xml``.
+        nfe_malformed_rate: Share of NF-e files cut short (not well-formed XML), drawn per
+            invoice from the seed: the tap must keep their raw record and go on.
         document_body: What the pre-signed document URL serves: ``"zip"`` (the model's
             "zip format"), ``"xml"`` (one bare NF-e XML under a ``.xml`` URL, as the static
             sandbox example's URL suggests; needs ``invoices_per_document`` 1) or
@@ -210,6 +212,7 @@ class EmulatorConfig:
     nfe_xml_bytes: int = 3000
     invoices_per_document: int = 15
     nfe_cancellation_events: bool = True
+    nfe_malformed_rate: float = 0.0
     document_body: str = "zip"
     export_history_error_rate: float = 0.1
     export_history_pending: int = 2
@@ -292,6 +295,7 @@ class EmulatorConfig:
             self.export_history_error_rate,
             self.export_error_rate,
             self.invoices_empty_page_rate,
+            self.nfe_malformed_rate,
         )
         if not all(0.0 <= rate <= 1.0 for rate in rates):
             raise ValueError("export and empty-page rates must be probabilities in [0, 1]")

@@ -160,8 +160,10 @@ def nfe_xml(invoice: TaxInvoice, *, seed: int, size: int) -> bytes:
         "</infProt></protNFe></nfeProc>"
     )
     fixed = len(body.encode()) + len(tail.encode())
-    # infCpl needs at least one character; the filler is ASCII, so characters are bytes.
+    # infCpl needs at least one character and (TString) no white space at either end; the
+    # filler is ASCII, so characters are bytes.
     filler = "".join(rng.choices(_FILLER, k=max(1, size - fixed)))
+    filler = "X" + filler[1:-1] + "X" if len(filler) > 1 else "X"
     return (body + filler + tail).encode()
 
 

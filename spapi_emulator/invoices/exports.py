@@ -216,8 +216,21 @@ class InvoicesApi:
         return self.data.invoice(invoice_id)
 
     def nfe_xml(self, invoice: TaxInvoice) -> bytes:
-        """Return the invoice's NF-e XML as the export documents hold it."""
-        return documents.nfe_xml(invoice, seed=self.data.seed, size=self._xml_bytes)
+        """Return the invoice's NF-e XML as the export documents hold it.
+
+        With ``nfe_malformed_rate``, a share of the files (drawn per invoice) is cut short.
+        """
+        xml = documents.nfe_xml(invoice, seed=self.data.seed, size=self._xml_bytes)
+        if self.nfe_malformed(invoice):
+            return xml[: len(xml) * 3 // 5]
+        return xml
+
+    def nfe_malformed(self, invoice: TaxInvoice) -> bool:
+        """Return True if the invoice's NF-e file is cut short (``nfe_malformed_rate``)."""
+        rate = self.config.nfe_malformed_rate
+        # Not security relevant: reproducible faults.
+        dice = random.Random(f"{self.data.seed}:malformed:{invoice.id}")  # noqa: S311
+        return rate > 0 and dice.random() < rate
 
     # -- exports ---------------------------------------------------------------------------
 

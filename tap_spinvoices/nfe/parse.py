@@ -2,9 +2,9 @@
 
 Reading is nfelib's: its xsdata bindings are generated from the official SEFAZ schemas
 (NF-e 4.00 ``procNFe``/``NFe``, event 1.00 ``procEventoNFe``, cancellation 110111 and
-correction letter 110110), so this module only picks fields off the bound objects. The root
-element chooses the binding; it is read with lxml's incremental parser, which stops at the
-first tag, so a document is parsed once.
+correction letter 110110), so this module only picks fields off the bound objects. The bytes
+are parsed once, strictly, by lxml; the root element chooses the binding, which then reads
+the tree.
 
 Amounts and quantities are ``decimal.Decimal`` built from the XML text, so ``95700.68``
 reaches the target as written (the Singer writers write a Decimal as its exact text).
@@ -16,7 +16,6 @@ Nothing here raises on bad input: a file nobody can read gets a ``ParseOutcome``
 from __future__ import annotations
 
 import decimal
-import io
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from enum import Enum
@@ -53,6 +52,16 @@ _EVENT_DETAIL_BINDINGS: Final = {
 }
 # Unknown elements (a newer schema's additions) are skipped, not fatal.
 _PARSER: Final = XmlParser(config=ParserConfig(fail_on_unknown_properties=False))
+# The bytes are parsed here, strictly, and the bindings walk the tree: xsdata's own lxml
+# path parses with recover=True, which would read a truncated NF-e as a shorter valid one.
+# No entities, DTDs or network: the files come from outside.
+_STRICT_XML: Final = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    remove_comments=True,
+    remove_pis=True,
+)
 
 # invoice_documents fields read from an NF-e, in schema order; None when absent.
 INVOICE_FIELDS: Final = (
@@ -127,10 +136,11 @@ def parse_xml(data: bytes) -> ParseOutcome:
 
     """
     try:
-        root = root_name(data)
+        root = etree.fromstring(data, parser=_STRICT_XML)
     except etree.XMLSyntaxError as exc:
         return ParseOutcome(MALFORMED_XML, reason=_one_line(exc))
-    local, namespace = root
+    qname = etree.QName(root)
+    local, namespace = qname.localname, qname.namespace or ""
     binding = _ROOTS.get(local) if namespace == NAMESPACE else None
     if binding is None:
         return ParseOutcome(
@@ -139,30 +149,15 @@ def parse_xml(data: bytes) -> ParseOutcome:
             reason=f"root element {{{namespace}}}{local} is not an NF-e nor an NF-e event",
         )
     try:
-        bound = _PARSER.from_bytes(data, binding)
+        bound = _PARSER.parse(root, binding)
         if isinstance(bound, ProcEventoNfe):
             return ParseOutcome(PARSED, document_type=local, events=[_event(bound, data)])
         if isinstance(bound, NfeProc):
             return _nfe(local, bound.NFe, bound.protNFe)
         return _nfe(local, bound, None)
-    except (ParserError, NfeReadError, etree.XMLSyntaxError, ValueError, TypeError) as exc:
+    # What a surprising but well-formed NF-e can raise while its fields are picked.
+    except (ParserError, ValueError, TypeError, AttributeError, LookupError) as exc:
         return ParseOutcome(UNREADABLE_NFE, document_type=local, reason=_one_line(exc))
-
-
-def root_name(data: bytes) -> tuple[str, str]:
-    """Return the root element's (local name, namespace), reading no further than its tag.
-
-    Raises:
-        lxml.etree.XMLSyntaxError: The bytes are not well-formed XML up to the root tag.
-
-    """
-    for _event, element in etree.iterparse(
-        io.BytesIO(data), events=("start",), resolve_entities=False, no_network=True
-    ):
-        qname = etree.QName(element)
-        return qname.localname, qname.namespace or ""
-    msg = "no root element"  # pragma: no cover - iterparse raises on an empty document
-    raise etree.XMLSyntaxError(msg, None, 0, 0)
 
 
 def _nfe(local: str, nfe: Any, protocol: Any) -> ParseOutcome:  # noqa: ANN401 - untyped bindings
@@ -266,7 +261,8 @@ def _event(bound: ProcEventoNfe, data: bytes) -> dict[str, Any]:
     description = reason = None
     detail_binding = _EVENT_DETAIL_BINDINGS.get(kind or "")
     if detail_binding is not None:
-        # The generic binding leaves detEvento untyped; the event's own binding reads it.
+        # The generic binding leaves detEvento untyped; the event's own binding reads it
+        # (from the bytes: the bindings clear the tree they walk; the bytes are known sound).
         detail = _PARSER.from_bytes(data, detail_binding).evento.infEvento.detEvento
         description = _text(getattr(detail, "descEvento", None))
         reason = _text(getattr(detail, "xJust", None) or getattr(detail, "xCorrecao", None))

@@ -29,7 +29,7 @@ from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from yarl import URL
 
-from tap_spinvoices.errors import ApiError, RetriesExhaustedError, unexpected_response
+from tap_spinvoices.errors import RetriesExhaustedError, SpinvoicesError, unexpected_response
 from tap_spinvoices.nfe.parse import INVOICE_FIELDS, PARSED, ParseOutcome, parse_xml
 from tap_spinvoices.spapi.operations import GET_INVOICES_DOCUMENT
 from tap_spinvoices.streams.invoice_exports import InvoiceExportsStream
@@ -140,7 +140,7 @@ async def download_document(
     raise RetriesExhaustedError(msg)
 
 
-class DocumentFormatError(ApiError):
+class DocumentFormatError(SpinvoicesError):
     """A downloaded document that is neither a ZIP nor one XML document."""
 
 
@@ -186,11 +186,8 @@ def document_files(
 
 def _not_readable(export_id: str, document_id: str, what: str) -> DocumentFormatError:
     return DocumentFormatError(
-        operation=GET_INVOICES_DOCUMENT.name,
-        status=200,
-        code="UnreadableDocument",
-        message=f"invoices document {document_id} of export {export_id} is {what}",
-        request_id=None,
+        f"{GET_INVOICES_DOCUMENT.name}: invoices document {document_id} of export {export_id} is {what}; "
+        "the next run downloads it again (if it stays so, report the export id to Amazon)"
     )
 
 

@@ -155,7 +155,7 @@ class TestExportHistory:
 class TestNfeXml:
     def test_xml_has_the_requested_size_and_parses(self) -> None:
         invoice = InvoicesData(config()).invoices[0]
-        for size in (3000, 5000):
+        for size in (9000, 11000):
             xml = nfe_xml(invoice, seed=7, size=size)
             assert len(xml) == size
             root = ET.fromstring(xml)  # noqa: S314 - our own document

@@ -12,6 +12,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
+from spapi_emulator import EmulatorConfig
+
 from .test_invoices_support import Client, day, start
 
 if TYPE_CHECKING:
@@ -115,12 +117,15 @@ class TestDownload:
         data = fetch_zip(url)
         api = client.emu.state.invoices_api
         assert data == api.document_zip(document_id)
+        invoices = api.document_invoices(document_id)
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = archive.namelist()
-            assert names == [f"{i}.xml" for i in api.document_invoice_ids(document_id)]
-            for name in names:
-                xml = archive.read(name)
-                assert len(xml) == client.emu.config.nfe_xml_bytes
+            nfe_names = [name for name in names if not name.endswith("-procEventoNFe.xml")]
+            assert nfe_names == [f"{i.id}.xml" for i in invoices]
+            for invoice in invoices:
+                xml = archive.read(f"{invoice.id}.xml")
+                assert xml == api.nfe_xml(invoice)
+                assert len(xml) >= client.emu.config.nfe_xml_bytes
                 ET.fromstring(xml)  # noqa: S314 - our own document
         stats = client.emu.stats()["operations"]["s3Download"]  # type: ignore[index]
         assert stats["by_status"] == {"200": 1}
@@ -197,3 +202,60 @@ class TestDownload:
         status, body, _ = download(f"{emu.url}/_s3/invoices-documents/{document_id}.zip")
         assert status == 403
         assert b"<Code>AccessDenied</Code><Message>Access Denied</Message>" in body
+
+
+class TestDocumentBody:
+    def test_cancelled_invoices_have_their_cancellation_event_after_them(
+        self, emu: EmulatorServer
+    ) -> None:
+        api = emu.state.invoices_api
+        views = api.exports(day(0), day(14), status="DONE")
+        documents = [d for view in views for d in view.document_ids]
+        cancelled = [
+            i for d in documents for i in api.document_invoices(d) if i.status == "CANCELED"
+        ]
+        assert cancelled, "the dataset draws some CANCELED invoices"
+        for document_id in documents:
+            names = [name for name, _, _ in api.document_files(document_id)]
+            for invoice in api.document_invoices(document_id):
+                event = f"{invoice.id}-procEventoNFe.xml"
+                if invoice.status == "CANCELED":
+                    assert names[names.index(f"{invoice.id}.xml") + 1] == event
+                else:
+                    assert event not in names
+
+    def test_xml_switch_serves_one_bare_nfe_under_an_xml_url(self, clock: FakeClock) -> None:
+        emu = start(clock, document_body="xml", invoices_per_document=1)
+        try:
+            client = Client(emu, clock)
+            api = emu.state.invoices_api
+            document_id = api.exports(day(0), day(14), status="DONE")[0].document_ids[0]
+            url = client.get(f"/documents/{document_id}").json["invoicesDocument"][
+                "invoicesDocumentUrl"
+            ]
+            assert URL(url).path.endswith(f"/{document_id}.xml")
+            status, body, content_type = download(url)
+            (invoice,) = api.document_invoices(document_id)
+            assert (status, content_type, body) == (200, "application/xml", api.nfe_xml(invoice))
+        finally:
+            emu.close()
+
+    def test_broken_switch_serves_half_a_zip(self, clock: FakeClock) -> None:
+        emu = start(clock, document_body="broken")
+        try:
+            client = Client(emu, clock)
+            api = emu.state.invoices_api
+            document_id = api.exports(day(0), day(14), status="DONE")[0].document_ids[0]
+            url = client.get(f"/documents/{document_id}").json["invoicesDocument"][
+                "invoicesDocumentUrl"
+            ]
+            status, body, _ = download(url)
+            whole = b"".join(api.iter_document_zip(document_id) or [])
+            assert (status, body) == (200, whole[: len(whole) // 2])
+            assert not zipfile.is_zipfile(io.BytesIO(body))
+        finally:
+            emu.close()
+
+    def test_xml_switch_needs_one_invoice_per_document(self) -> None:
+        with pytest.raises(ValueError, match="invoices_per_document 1"):
+            EmulatorConfig(document_body="xml", invoices_per_document=2)

@@ -93,9 +93,9 @@ def test_every_xml_of_every_done_export_becomes_exactly_one_record(emulator_fact
         for document_id in view.document_ids
     ]
     expected = {
-        invoice.id: (document_id, hashlib.sha256(api(emu).nfe_xml(invoice)).hexdigest())
+        name.removesuffix(".xml"): (document_id, hashlib.sha256(data).hexdigest())
         for document_id in documents
-        for invoice in api(emu).document_invoices(document_id)
+        for name, _, data in api(emu).document_files(document_id)
     }
     records = run.records("invoice_documents")
     assert len(records) == len(expected) > 0
