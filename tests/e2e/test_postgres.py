@@ -11,15 +11,18 @@ from __future__ import annotations
 import json
 import subprocess
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
 
 import psycopg
 import pytest
 
 from tap_spinvoices.settings import parse_datetime
 from tests.conftest import config_for, expected_invoices
-from tests.e2e.meltano_project import PLUGINS, tail
+from tests.e2e.meltano_project import PLUGINS, Meltano, tail
 from tests.e2e.streams import primary_keys
+from tests.e2e.test_meltano import environment_config
 from tests.singer_run import tap_command, tap_env
 from tests.state_checks import find_key
 
@@ -35,6 +38,7 @@ FIRST_END = "2024-01-11T00:00:00Z"
 SECOND_END = "2024-01-16T00:00:00Z"
 LOOKBACK_MINUTES = 240
 SCHEMA = "spinvoices"
+NFE = "{http://www.portalfiscal.inf.br/nfe}"
 
 
 def run_pipeline(
@@ -192,3 +196,87 @@ def test_batch_messages_load_into_target_postgres(
     assert not find_key(state, "progress_markers")
     final = state["bookmarks"]["customer_invoices"]["replication_key_value"]
     assert final == parse_datetime(FIRST_END).isoformat()
+
+
+def nfe_expected(emulator: EmulatorServer, start: str, end: str) -> tuple[dict[str, str], int, int]:
+    """Access key -> vNF text of every NF-e in the DONE exports created in [start, end), the
+    number of their items and of their cancellation events, read from the XML text."""
+    api = emulator.state.invoices_api
+    upper = parse_datetime(end) - timedelta(microseconds=1)
+    totals: dict[str, str] = {}
+    items = events = 0
+    for view in api.exports(parse_datetime(start), upper, status="DONE"):
+        for document_id in view.document_ids:
+            for _, _, data in api.document_files(document_id):
+                root = ET.fromstring(data)  # noqa: S314 - the emulator's own document
+                if root.tag == f"{NFE}procEventoNFe":
+                    events += 1
+                    continue
+                info = root.find(f"{NFE}NFe/{NFE}infNFe")
+                assert info is not None
+                key = info.get("Id", "").removeprefix("NFe")
+                totals[key] = info.findtext(f"{NFE}total/{NFE}ICMSTot/{NFE}vNF") or ""
+                items += len(info.findall(f"{NFE}det"))
+    return totals, items, events
+
+
+def test_meltano_run_into_target_postgres_loads_nfe_invoices_and_items_with_exact_decimals(
+    meltano: Meltano, e2e_emulator: EmulatorServer, postgres: PostgresServer
+):
+    schema = "spinvoices_nfe"
+    target = postgres.target_config(default_target_schema=schema)
+    env = {
+        "TAP_SPINVOICES_API_URL": e2e_emulator.url,
+        "TAP_SPINVOICES_LWA_TOKEN_URL": f"{e2e_emulator.url}/auth/o2/token",
+        **{f"TARGET_POSTGRES_{name.upper()}": str(value) for name, value in target.items()},
+    }
+    config = environment_config("emulator")
+
+    proc = meltano.run(
+        "--environment=emulator", "run", "tap-spinvoices", "target-postgres", env=env
+    )
+
+    assert proc.returncode == 0, tail(proc.stderr)
+    totals, item_count, event_count = nfe_expected(
+        e2e_emulator, config["start_date"], config["end_date"]
+    )
+    assert totals
+    assert event_count > 0
+    with psycopg.connect(postgres.conninfo) as conn:
+        column_types = dict(
+            conn.execute(
+                "SELECT table_name || '.' || column_name, data_type"
+                " FROM information_schema.columns WHERE table_schema = %s"
+                " AND column_name IN ('vNF', 'vProd', 'qCom', 'pICMS')",
+                (schema,),
+            ).fetchall()
+        )
+        loaded = dict(
+            conn.execute(
+                f'SELECT "accessKey", "vNF"::text FROM {schema}.invoice_documents'  # noqa: S608
+                " WHERE parse_status = 'parsed' AND document_type = 'nfeProc'"
+            ).fetchall()
+        )
+        (total,) = conn.execute(
+            f'SELECT sum("vNF")::text FROM {schema}.invoice_documents'  # noqa: S608
+        ).fetchone() or (None,)
+        (items,) = conn.execute(
+            f"SELECT count(*) FROM {schema}.invoice_items"  # noqa: S608
+        ).fetchone() or (0,)
+        (matching_lines,) = conn.execute(
+            # Each NF-e's vProd equals the sum of its item lines, as exact numerics.
+            f'SELECT count(*) FROM {schema}.invoice_documents d WHERE d."vProd" ='  # noqa: S608
+            f' (SELECT sum(i."vProd") FROM {schema}.invoice_items i'
+            ' WHERE i."accessKey" = d."accessKey")'
+        ).fetchone() or (0,)
+        (cancelled,) = conn.execute(
+            f"SELECT count(*) FROM {schema}.invoice_events"  # noqa: S608
+            " WHERE \"tpEvento\" = '110111'"
+        ).fetchone() or (0,)
+    # target-postgres makes a JSON-schema "number" an unconstrained NUMERIC: no float on the way.
+    assert set(column_types.values()) == {"numeric"}, column_types
+    assert loaded == totals  # every NF-e, each vNF digit for digit as in its XML
+    assert total == str(sum(Decimal(v) for v in totals.values()))
+    assert items == item_count
+    assert matching_lines == len(totals)
+    assert cancelled == event_count
