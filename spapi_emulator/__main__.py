@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from spapi_emulator.config import (
+    DOCUMENT_BODIES,
     EXPORT_DATE_FORMS,
     FOLLOW_UP_READINGS,
     EmulatorConfig,
@@ -90,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("--invoices-api-per-day", type=int, default=d.invoices_api_per_day, help="Invoices API")
     add("--nfe-xml-bytes", type=int, default=d.nfe_xml_bytes, help="size of each NF-e XML")
     add("--invoices-per-document", type=int, default=d.invoices_per_document, help="per ZIP")
+    add("--no-nfe-cancellation-events", action="store_true", help="no procEventoNFe files")
+    add("--nfe-malformed-rate", type=_probability, default=d.nfe_malformed_rate)
+    add("--document-body", choices=DOCUMENT_BODIES, default=d.document_body)
     add("--export-history-error-rate", type=_probability, default=d.export_history_error_rate)
     add("--export-history-pending", type=int, default=d.export_history_pending)
     add("--export-queue-seconds", type=float, default=d.export_queue_seconds, help="REQUESTED")
@@ -165,6 +169,9 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         invoices_api_per_day=args.invoices_api_per_day,
         nfe_xml_bytes=args.nfe_xml_bytes,
         invoices_per_document=args.invoices_per_document,
+        nfe_cancellation_events=not args.no_nfe_cancellation_events,
+        nfe_malformed_rate=args.nfe_malformed_rate,
+        document_body=args.document_body,
         export_history_error_rate=args.export_history_error_rate,
         export_history_pending=args.export_history_pending,
         export_queue_seconds=args.export_queue_seconds,

@@ -309,9 +309,14 @@ def test_cli_flags_set_the_invoices_api_fields() -> None:
             "--export-error-rate=0.25",
             "--document-url-ttl=10",
             "--invoices-empty-page-rate=0",
+            "--no-nfe-cancellation-events",
+            "--nfe-malformed-rate=0.5",
+            "--document-body=broken",
         ]
     )
     settings = config_from_args(args)
+    assert not settings.nfe_cancellation_events
+    assert (settings.nfe_malformed_rate, settings.document_body) == (0.5, "broken")
     assert (settings.invoices_api_per_day, settings.nfe_xml_bytes) == (5, 4000)
     assert (settings.invoices_per_document, settings.export_history_pending) == (3, 0)
     assert (settings.export_queue_seconds, settings.export_processing_seconds) == (1.0, 2.0)
