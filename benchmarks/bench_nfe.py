@@ -34,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_sync import emulator_stats, git_commit, machine_line  # noqa: E402
 from spapi_emulator import EmulatorConfig  # noqa: E402
 from spapi_emulator.invoices.exports import InvoicesApi  # noqa: E402
-from tap_spinvoices.nfe.parse import PARSED, parse_xml  # noqa: E402
+from tap_spinvoices.nfe.fields import PARSED  # noqa: E402
+from tap_spinvoices.nfe.parse import parse_xml  # noqa: E402
 from tests.singer_run import catalog_selecting, parse_messages  # noqa: E402
 
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -35,12 +35,14 @@ from xsdata.exceptions import ParserError
 from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.config import ParserConfig
 
-NAMESPACE: Final = "http://www.portalfiscal.inf.br/nfe"
-# parse_status values.
-PARSED: Final = "parsed"
-MALFORMED_XML: Final = "malformed_xml"  # not well-formed XML at all
-UNKNOWN_DOCUMENT: Final = "unknown_document"  # XML, but not an NF-e nor an NF-e event
-UNREADABLE_NFE: Final = "unreadable_nfe"  # an NF-e root the bindings cannot read
+from tap_spinvoices.nfe.fields import (
+    MALFORMED_XML,
+    NAMESPACE,
+    PARSED,
+    UNKNOWN_DOCUMENT,
+    UNREADABLE_NFE,
+)
+
 # Event types (tpEvento) whose detail has its own binding.
 CANCELLATION: Final = "110111"
 CORRECTION_LETTER: Final = "110110"
@@ -61,39 +63,6 @@ _STRICT_XML: Final = etree.XMLParser(
     load_dtd=False,
     remove_comments=True,
     remove_pis=True,
-)
-
-# invoice_documents fields read from an NF-e, in schema order; None when absent.
-INVOICE_FIELDS: Final = (
-    "accessKey",
-    "mod",
-    "serie",
-    "nNF",
-    "dhEmi",
-    "issuedAtUtc",
-    "tpNF",
-    "natOp",
-    "emitCNPJ",
-    "emitCPF",
-    "emitName",
-    "emitUF",
-    "destCNPJ",
-    "destCPF",
-    "destName",
-    "destUF",
-    "vProd",
-    "vDesc",
-    "vFrete",
-    "vICMS",
-    "vST",
-    "vIPI",
-    "vPIS",
-    "vCOFINS",
-    "vNF",
-    "nProt",
-    "cStat",
-    "xMotivo",
-    "dhRecbto",
 )
 
 

@@ -30,7 +30,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from yarl import URL
 
 from tap_spinvoices.errors import RetriesExhaustedError, SpinvoicesError, unexpected_response
-from tap_spinvoices.nfe.parse import INVOICE_FIELDS, PARSED, ParseOutcome, parse_xml
+from tap_spinvoices.nfe.fields import INVOICE_FIELDS, PARSED
 from tap_spinvoices.spapi.operations import GET_INVOICES_DOCUMENT
 from tap_spinvoices.streams.invoice_exports import InvoiceExportsStream
 from tap_spinvoices.sync.thread_bridge import iterate
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
+    from tap_spinvoices.nfe.parse import ParseOutcome
     from tap_spinvoices.spapi.client import SpApiCalls
     from tap_spinvoices.tap import TapSpinvoices
 
@@ -195,6 +196,9 @@ def document_record(
     file_name: str, data: bytes, *, document_id: str, export_id: str, marketplace: str
 ) -> tuple[dict[str, Any], ParseOutcome]:
     """The invoice_documents record of one XML file, and what nfelib read from it."""
+    # Loaded on first use: runs that read no document never load nfelib's bindings.
+    from tap_spinvoices.nfe.parse import parse_xml  # noqa: PLC0415
+
     outcome = parse_xml(data)
     record: dict[str, Any] = {
         # The file is named after the invoice id of getInvoices (Invoices FAQ).

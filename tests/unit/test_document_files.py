@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import zipfile
 
 import pytest
@@ -74,3 +76,12 @@ def test_zip_with_a_corrupt_member_is_the_same_clear_error() -> None:
     body[60:70] = b"\x00" * 10  # inside the deflated data: the CRC check fails
     with pytest.raises(DocumentFormatError, match="is a broken ZIP"):
         files(bytes(body))
+
+
+def test_starting_the_tap_does_not_load_nfelib() -> None:
+    # nfelib's bindings cost about 0.2 s CPU and 20 MB: only a run that reads documents pays.
+    code = "import sys, tap_spinvoices.tap; print('nfelib' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "False"

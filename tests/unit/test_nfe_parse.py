@@ -10,22 +10,20 @@ from xml.etree import ElementTree as ET
 import nfelib
 import pytest
 
-from tap_spinvoices.nfe.parse import (
+from tap_spinvoices.nfe.fields import (
     INVOICE_FIELDS,
     MALFORMED_XML,
     PARSED,
     UNKNOWN_DOCUMENT,
     UNREADABLE_NFE,
-    amount,
-    parse_xml,
-    utc_instant,
 )
+from tap_spinvoices.nfe.parse import amount, parse_xml, utc_instant
 
 SAMPLES = Path(nfelib.__file__).parent / "nfe/samples/v4_0/leiauteNFe"
 SAMPLE_FILES = sorted(SAMPLES.glob("*.xml"))
 NS = "http://www.portalfiscal.inf.br/nfe"
 NFE = f"{{{NS}}}"
-# The sample the issue quotes: vNF 95700.68, three items, ICMS00 with IPI and PIS/COFINS.
+# vNF 95700.68, three items, ICMS00 with IPI and PIS/COFINS.
 RICH_SAMPLE = SAMPLES / "42210775277525000178550030000266631762885493-procNFe.xml"
 
 
