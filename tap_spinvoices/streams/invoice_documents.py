@@ -187,8 +187,9 @@ def document_files(
 
 def _not_readable(export_id: str, document_id: str, what: str) -> DocumentFormatError:
     return DocumentFormatError(
-        f"{GET_INVOICES_DOCUMENT.name}: invoices document {document_id} of export {export_id} is {what}; "
-        "the next run downloads it again (if it stays so, report the export id to Amazon)"
+        f"{GET_INVOICES_DOCUMENT.name}: invoices document {document_id} of export {export_id} "
+        f"is {what}; the next run downloads it again (if it stays so, report the export id "
+        "to Amazon)"
     )
 
 
