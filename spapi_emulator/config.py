@@ -133,7 +133,7 @@ class EmulatorConfig:
             getCustomerInvoice, limits the list too; docs/quirks.md).
         invoices_api_per_day: Invoices API (Brazil NF-e) invoices per dataset day.
         nfe_xml_bytes: Size in bytes of each NF-e XML file in an export document (a floor: the
-            XML never gets smaller than its one-item structure, about 2.2 KB).
+            XML never gets smaller than its items and signature, about 6-8 KB).
         invoices_per_document: Most invoices one export document (ZIP) holds; larger exports
             get several documents.
         nfe_cancellation_events: A document's ZIP also holds the cancellation event

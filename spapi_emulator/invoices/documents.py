@@ -88,8 +88,8 @@ def nfe_xml(invoice: TaxInvoice, *, seed: int, size: int) -> bytes:
     exempt), PIS and COFINS at the non-cumulative rates, an occasional item discount, totals
     that add up, a (fake) XML signature and the SEFAZ authorisation protocol. ``infCpl`` is
     padded so the file is exactly ``size`` bytes; a file that does not fit is larger (about
-    4-6 KB without padding), and past about 5 KB of padding ``infCpl`` exceeds its schema
-    length of 5,000 characters.
+    6-8 KB without padding, the signature included), and past 5,000 bytes of padding
+    ``infCpl`` exceeds its schema length of 5,000 characters.
 
     Args:
         invoice: The invoice.

@@ -166,11 +166,11 @@ def _nfe(local: str, nfe: Any, protocol: Any) -> ParseOutcome:  # noqa: ANN401 -
 
 def _item(key: str | None, det: Any) -> dict[str, Any]:  # noqa: ANN401 - untyped bindings
     product, taxes = det.prod, det.imposto
-    if product is None:
-        raise NfeReadError(f"det {det.nItem} has no prod")
+    if product is None or det.nItem is None:
+        raise NfeReadError(f"det {det.nItem} has no prod or no nItem")
     item: dict[str, Any] = {
         "accessKey": key,
-        "nItem": int(det.nItem) if det.nItem is not None else None,
+        "nItem": int(det.nItem),
         "cProd": _text(product.cProd),
         "cEAN": _text(product.cEAN),
         "xProd": _text(product.xProd),
@@ -225,6 +225,8 @@ def _event(bound: ProcEventoNfe, data: bytes) -> dict[str, Any]:
     event = bound.evento.infEvento if bound.evento is not None else None
     if event is None:
         raise NfeReadError("no evento/infEvento")
+    if event.chNFe is None or event.tpEvento is None or event.nSeqEvento is None:
+        raise NfeReadError("an event without chNFe, tpEvento or nSeqEvento (its key)")
     answer = bound.retEvento.infEvento if bound.retEvento is not None else None
     kind = _text(event.tpEvento)
     description = reason = None
@@ -238,7 +240,7 @@ def _event(bound: ProcEventoNfe, data: bytes) -> dict[str, Any]:
     return {
         "accessKey": _text(event.chNFe),
         "tpEvento": kind,
-        "nSeqEvento": int(event.nSeqEvento) if event.nSeqEvento is not None else None,
+        "nSeqEvento": int(event.nSeqEvento),
         "dhEvento": _text(event.dhEvento),
         "descEvento": description,
         "reason": reason,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
@@ -269,6 +269,10 @@ def test_meltano_run_into_target_postgres_loads_nfe_invoices_and_items_with_exac
             f' (SELECT sum(i."vProd") FROM {schema}.invoice_items i'
             ' WHERE i."accessKey" = d."accessKey")'
         ).fetchone() or (0,)
+        issued = conn.execute(
+            f'SELECT "dhEmi", "issuedAtUtc" FROM {schema}.invoice_documents'  # noqa: S608
+            " WHERE parse_status = 'parsed' AND document_type = 'nfeProc'"
+        ).fetchall()
         (cancelled,) = conn.execute(
             f"SELECT count(*) FROM {schema}.invoice_events"  # noqa: S608
             " WHERE \"tpEvento\" = '110111'"
@@ -280,3 +284,8 @@ def test_meltano_run_into_target_postgres_loads_nfe_invoices_and_items_with_exac
     assert items == item_count
     assert matching_lines == len(totals)
     assert cancelled == event_count
+    # dhEmi stays text with its -03:00 offset; issuedAtUtc lands in a TIMESTAMP column as the
+    # same instant in UTC.
+    assert issued
+    for written, utc in issued:
+        assert utc == datetime.fromisoformat(written).astimezone(UTC).replace(tzinfo=None)

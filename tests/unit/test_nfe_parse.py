@@ -180,6 +180,12 @@ def test_events_are_read_with_their_type_sequence_protocol_and_reason(
 
 
 RICH = RICH_SAMPLE.read_bytes()
+CANCELLATION = EVENT.format(
+    kind="110111",
+    key=KEY,
+    seq=1,
+    detail="<descEvento>Cancelamento</descEvento><nProt>1</nProt><xJust>Pedido cancelado</xJust>",
+).encode()
 
 
 @pytest.mark.parametrize(
@@ -215,6 +221,20 @@ RICH = RICH_SAMPLE.read_bytes()
             "nfeProc",
             "is not a decimal number",
             id="comma-decimal",
+        ),
+        pytest.param(
+            CANCELLATION.replace(b"<nSeqEvento>1</nSeqEvento>", b"", 1),
+            UNREADABLE_NFE,
+            "procEventoNFe",
+            "an event without chNFe, tpEvento or nSeqEvento",
+            id="event-without-its-key",
+        ),
+        pytest.param(
+            RICH.replace(b'<det nItem="1">', b"<det>"),
+            UNREADABLE_NFE,
+            "nfeProc",
+            "no nItem",
+            id="item-without-number",
         ),
         pytest.param(
             RICH.replace(b"<dhEmi>2021-07-22T15:05:23-03:00", b"<dhEmi>22/07/2021"),
