@@ -53,6 +53,17 @@ def _moment(text: str) -> datetime:
     return moment
 
 
+def _add_document_arguments(parser: argparse.ArgumentParser, d: EmulatorConfig) -> None:
+    """The export documents' options: their NF-e files, their body and their download URL."""
+    add = parser.add_argument
+    add("--nfe-xml-bytes", type=int, default=d.nfe_xml_bytes, help="size of each NF-e XML")
+    add("--invoices-per-document", type=int, default=d.invoices_per_document, help="per ZIP")
+    add("--no-nfe-cancellation-events", action="store_true", help="no procEventoNFe files")
+    add("--nfe-malformed-rate", type=_probability, default=d.nfe_malformed_rate)
+    add("--document-body", choices=DOCUMENT_BODIES, default=d.document_body)
+    add("--document-url-ttl", type=float, default=d.document_url_ttl, help="seconds, unscaled")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the CLI's argument parser (defaults are ``EmulatorConfig``'s)."""
     d = EmulatorConfig()
@@ -89,17 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("--next-token-ttl", type=float, default=None, help="seconds (default: never expire)")
     add("--inclusive-bounds", action="store_true", help="createdAfter/Before inclusive")
     add("--invoices-api-per-day", type=int, default=d.invoices_api_per_day, help="Invoices API")
-    add("--nfe-xml-bytes", type=int, default=d.nfe_xml_bytes, help="size of each NF-e XML")
-    add("--invoices-per-document", type=int, default=d.invoices_per_document, help="per ZIP")
-    add("--no-nfe-cancellation-events", action="store_true", help="no procEventoNFe files")
-    add("--nfe-malformed-rate", type=_probability, default=d.nfe_malformed_rate)
-    add("--document-body", choices=DOCUMENT_BODIES, default=d.document_body)
+    _add_document_arguments(p, d)
     add("--export-history-error-rate", type=_probability, default=d.export_history_error_rate)
     add("--export-history-pending", type=int, default=d.export_history_pending)
     add("--export-queue-seconds", type=float, default=d.export_queue_seconds, help="REQUESTED")
     add("--export-processing-seconds", type=float, default=d.export_processing_seconds)
     add("--export-error-rate", type=_probability, default=d.export_error_rate)
-    add("--document-url-ttl", type=float, default=d.document_url_ttl, help="seconds, unscaled")
     add("--invoices-empty-page-rate", type=_probability, default=d.invoices_empty_page_rate)
     add("--refuse-next-tokens", type=int, default=0, help="refuse N nextTokens")
     add("--refuse-next-tokens-after", type=int, default=0, help="accept N nextTokens first")
