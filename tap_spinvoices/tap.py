@@ -15,12 +15,13 @@ import logging
 import os
 import signal
 import sys
+import threading
 from contextlib import asynccontextmanager
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import StateMessage
+from typing_extensions import override
 
 from tap_spinvoices.errors import (
     CatalogError,
@@ -30,6 +31,7 @@ from tap_spinvoices.errors import (
     StateError,
 )
 from tap_spinvoices.output.writer import OrjsonSingerWriter
+from tap_spinvoices.sdk_compat import ConfigCheckedTap, stream_logger
 from tap_spinvoices.settings import Settings, parse_settings
 from tap_spinvoices.settings_declaration import json_schema
 from tap_spinvoices.spapi.session import (
@@ -52,6 +54,10 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from types import FrameType
 
+    from singer_sdk import Stream
+
+    from tap_spinvoices.sync.run_context import RunContext
+
 STREAM_TYPES: tuple[type[Stream], ...] = (
     CustomerInvoicesStream,
     InvoiceExportsStream,
@@ -65,7 +71,7 @@ _STATE_FIX = "Fix: pass the last STATE value the tap printed, or no --state for 
 _CATALOG_FIX = "Fix: write a new one with --discover and select streams in it"
 
 
-class TapSpinvoices(Tap):
+class TapSpinvoices(ConfigCheckedTap):
     """Amazon SP-API invoices: Direct Fulfillment customer invoices and the Invoices API."""
 
     name = "tap-spinvoices"
@@ -74,16 +80,32 @@ class TapSpinvoices(Tap):
 
     _settings: Settings | None = None
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        # Our checks first: they name the setting and the fix in one line. The SDK's JSON
-        # schema check then catches wrong types in anything we do not read ourselves.
-        if raise_errors:
-            self._settings = parse_settings(dict(self.config))
-        try:
-            return super()._validate_config(raise_errors=raise_errors)
-        except ConfigValidationError as exc:
-            # The SDK would log each problem and a summary: two lines or more, in its words.
-            raise _schema_error(exc) from None
+    @override
+    def __init__(self, **kwargs: Any) -> None:
+        """Build the tap; SIGTERM and SIGINT then stop it as ``on_termination_signal`` says."""
+        super().__init__(**kwargs)
+        # The SDK installs its own handlers in its __init__ (main thread only); ours replace
+        # them through the public signal API instead of overriding a private SDK method.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self.on_termination_signal)
+            signal.signal(signal.SIGTERM, self.on_termination_signal)
+
+    @override
+    def check_settings(self) -> None:
+        """Our checks run first: they name the setting and the fix in one line.
+
+        The SDK's JSON schema check then catches wrong types in anything we do not read.
+        """
+        self._settings = parse_settings(dict(self.config))
+
+    @override
+    def config_schema_error(self, error: ConfigValidationError) -> Exception:
+        """The SDK's first JSON schema problem as one line naming the setting."""
+        return _schema_error(error)
+
+    def run_context(self) -> RunContext:
+        """What the streams use of the tap: settings, sessions, writers (no import cycle)."""
+        return self
 
     @property
     def settings(self) -> Settings:
@@ -108,6 +130,7 @@ class TapSpinvoices(Tap):
         ) as session:
             yield session
 
+    @override
     def load_state(self, state: dict[str, Any]) -> None:
         """Load the incoming state, refusing bookmarks that are not date-times."""
         if not isinstance(state, dict) or not isinstance(state.get("bookmarks", {}), dict):
@@ -130,20 +153,22 @@ class TapSpinvoices(Tap):
                 )
         super().load_state(state)
 
+    @override
     def discover_streams(self) -> list[Stream]:
         """Every stream the tap offers."""
         streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
         for stream in streams:
-            stream.logger.addFilter(_drop_sdk_failure_line)
+            stream_logger(stream).addFilter(_drop_sdk_failure_line)
         return streams
 
     @classmethod
+    @override
     def invoke(  # type: ignore[override]
         cls,
         *,
         about: bool = False,
         about_format: str | None = None,
-        config: Any = None,  # noqa: ANN401 - the SDK's private _ConfigInput
+        config: Any = None,
         state: IO[str] | None = None,
         catalog: IO[str] | None = None,
     ) -> None:
@@ -156,7 +181,7 @@ class TapSpinvoices(Tap):
             catalog=_checked_catalog_file(catalog),
         )
 
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
+    def on_termination_signal(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         """On SIGTERM/SIGINT: write the STATE of the completed windows, then exit 128 + signum.
 
         Unlike the SDK's handler, the STATE is written even when it did not change, so it is
@@ -167,11 +192,11 @@ class TapSpinvoices(Tap):
         """
         writer = self.message_writer
         if isinstance(writer, OrjsonSingerWriter):
-            writer.call_when_idle(lambda: self._terminate(signum))
+            writer.call_when_idle(lambda: self._exit_interrupted(signum))
         else:
-            self._terminate(signum)
+            self._exit_interrupted(signum)
 
-    def _terminate(self, signum: int) -> None:
+    def _exit_interrupted(self, signum: int) -> None:
         code = 128 + signum
         try:
             self.write_message(StateMessage(value=self.state))

@@ -9,18 +9,23 @@ stream maps or flattening, no BATCH files, no dry-run record limit, no child str
 change left is dropping deselected top-level properties, done here. The bytes are the
 SDK's (``OrjsonSingerWriter.write_records``); ``time_extracted`` is taken once per page.
 The bookmark is not lost: WindowedStream moves it at window ends, never per record.
+
+The SDK names this fast path relies on are in sdk_compat.py, with the list of the SDK's
+per-record steps (``SDK_PER_RECORD_PATH``) that tests/unit/test_sdk_compat.py compares with
+the installed singer-sdk, so a step a new SDK adds is noticed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Stream
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 
 from tap_spinvoices.output.writer import OrjsonSingerWriter
+from tap_spinvoices.sdk_compat import mark_records_written, stream_version
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,7 +33,7 @@ if TYPE_CHECKING:
 _TOP_LEVEL = 2  # a breadcrumb ("properties", name)
 
 
-class DirectRecordWriter:
+class RecordPageWriter:
     """Writes a stream's pages of records as RECORD messages in one writer call each."""
 
     def __init__(
@@ -38,7 +43,7 @@ class DirectRecordWriter:
         deselected: tuple[str, ...],
         count: Callable[[int], None],
     ) -> None:
-        """Use ``for_stream``, which checks that the direct path writes what the SDK would."""
+        """Use ``for_stream``, which checks that the page path writes what the SDK would."""
         self._stream = stream
         self._writer = writer
         self._deselected = deselected
@@ -47,8 +52,8 @@ class DirectRecordWriter:
     @classmethod
     def for_stream(
         cls, stream: Stream, writer: object, count: Callable[[int], None]
-    ) -> DirectRecordWriter | str:
-        """A direct writer for ``stream``, or why its records must go through the SDK.
+    ) -> RecordPageWriter | str:
+        """A page writer for ``stream``, or why its records must go through the SDK.
 
         Args:
             stream: The stream about to write records.
@@ -83,16 +88,17 @@ class DirectRecordWriter:
         self._writer.write_records(
             stream.name,
             records,
-            version=stream._stream_version,  # noqa: SLF001 - what the SDK path would write
-            time_extracted=utc_now(),
+            version=stream_version(stream),
+            # What the SDK's utc_now() gives each record; here once per page.
+            time_extracted=dt.datetime.now(dt.UTC),
         )
         # Like the SDK after a RECORD: the next STATE message is not a repeat.
-        stream.state_manager.is_flushed = False
+        mark_records_written(stream)
         self._count(len(records))
 
 
 def _needs_sdk_path(stream: Stream) -> str:
-    """Why the SDK's per-record path could write other bytes than the direct one ('' if not)."""
+    """Why the SDK's per-record path could write other bytes than the page path ('' if not)."""
     maps = stream.stream_maps
     primary = maps[0] if len(maps) == 1 else None
     checks = (

@@ -16,6 +16,7 @@ import orjson
 from singer_sdk.singerlib.encoding.base import GenericSingerWriter
 from singer_sdk.singerlib.encoding.simple import Message, RecordMessage
 from singer_sdk.singerlib.json import serialize_json
+from typing_extensions import override
 
 from tap_spinvoices.errors import OutputClosedError
 
@@ -239,6 +240,7 @@ class OrjsonSingerWriter(GenericSingerWriter[bytes, Message]):
         else:
             callback()
 
+    @override
     def serialize_message(self, message: Message) -> bytes:
         """Serialize a message into one JSON line.
 
@@ -278,6 +280,7 @@ class OrjsonSingerWriter(GenericSingerWriter[bytes, Message]):
             return _NEEDS_ESCAPE.sub(_escape_char, line.decode()).encode()
         return line
 
+    @override
     def write_message(self, message: Message) -> None:
         """Write a message to stdout, flushing unless it is a RECORD.
 

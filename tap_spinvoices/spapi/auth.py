@@ -21,6 +21,7 @@ from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
+from typing_extensions import override
 
 from tap_spinvoices.errors import AuthError, RetriesExhaustedError
 from tap_spinvoices.spapi.operations import LWA_TOKEN_URL, TOKEN_LIFETIME_S
@@ -91,6 +92,7 @@ class TokenStore:
             del self._tokens[key]
             return True
 
+    @override
     def __repr__(self) -> str:
         """Describe the store without showing any token."""
         return f"<TokenStore with {len(self._tokens)} token(s)>"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiolimiter import AsyncLimiter
+from typing_extensions import override
 
 from tap_spinvoices.spapi.operations import USAGE_PLANS
 
@@ -104,6 +105,7 @@ class TokenBucketLimiter(AsyncLimiter):
         """Requests per second the bucket refills."""
         return self._rate_per_sec
 
+    @override
     def _leak(self) -> None:
         """Refill, then drop float dust: 6.000000000000002 requests in use is 6."""
         super()._leak()

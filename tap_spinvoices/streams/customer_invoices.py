@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import pybase64
+from typing_extensions import override
 
 from tap_spinvoices.errors import unexpected_response
 from tap_spinvoices.spapi import operations
@@ -21,7 +22,7 @@ from tap_spinvoices.sync.windows import Window, api_timestamp
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
-    from singer_sdk.singerlib import MetadataMapping
+    from singer_sdk.singerlib import Catalog, MetadataMapping
 
     from tap_spinvoices.spapi.client import SpApiClient
     from tap_spinvoices.streams.pager import PageClient
@@ -207,29 +208,40 @@ class CustomerInvoicesStream(WindowedStream):
     default_region = "eu"
     operation = OPERATION
 
-    @property
-    def partitions(self) -> list[dict[str, Any]] | None:
-        """One partition (and bookmark) per configured ship-from party; none: all parties."""
-        parties = self.spinvoices.settings.ship_from_party_ids  # each party once
-        return [{"ship_from_party_id": party} for party in parties] or None
+    # Whether the input catalog has an entry for this stream (see ``metadata``).
+    _in_input_catalog = False
 
     @property
+    @override
+    def partitions(self) -> list[dict[str, Any]] | None:
+        """One partition (and bookmark) per configured ship-from party; none: all parties."""
+        parties = self.run.settings.ship_from_party_ids  # each party once
+        return [{"ship_from_party_id": party} for party in parties] or None
+
+    @override
+    def apply_catalog(self, catalog: Catalog) -> None:
+        """Apply the input catalog, noting whether it lists this stream."""
+        self._in_input_catalog = catalog.get_stream(self.tap_stream_id) is not None
+        super().apply_catalog(catalog)
+
+    @property
+    @override
     def metadata(self) -> MetadataMapping:
         """Standard metadata, with the PDF digests not selected by default.
 
         content_sha256 and content_bytes decode every PDF (4 us an invoice, as much as
-        the rest of the tap's work): they are written when a catalog selects them.
+        the rest of the tap's work): they are written when a catalog selects them. A
+        catalog that lists the stream keeps its own metadata as it is.
         """
-        if self._metadata is None:
-            metadata = super().metadata
-            catalog = self._tap_input_catalog
-            if catalog is None or catalog.get_stream(self.tap_stream_id) is None:
-                for field in DIGEST_FIELDS:
-                    metadata[("properties", field)].selected_by_default = False
-        return super().metadata
+        metadata = super().metadata
+        if not self._in_input_catalog:
+            for name in DIGEST_FIELDS:
+                metadata[("properties", name)].selected_by_default = False
+        return metadata
 
     _history_warned = False
 
+    @override
     def check_range(self, start: datetime, end: datetime) -> None:
         """Warn once per run when the range starts before Amazon's six months of invoices."""
         del end
@@ -238,6 +250,7 @@ class CustomerInvoicesStream(WindowedStream):
             self._history_warned = True  # once, however many partitions start that early
             self.logger.warning(line)
 
+    @override
     def window_pages(
         self, client: SpApiClient, window: Window, context: Context | None
     ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
@@ -247,6 +260,6 @@ class CustomerInvoicesStream(WindowedStream):
             client,
             window,
             party=party,
-            api_version=self.spinvoices.settings.df_api_version,
+            api_version=self.run.settings.df_api_version,
             digests=frozenset(f for f in DIGEST_FIELDS if self.mask[("properties", f)]),
         )

@@ -25,16 +25,16 @@ from pathlib import PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Final
 
 import aiohttp
-from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
 from yarl import URL
 
 from tap_spinvoices.errors import RetriesExhaustedError, SpinvoicesError, unexpected_response
 from tap_spinvoices.nfe.fields import INVOICE_FIELDS, PARSED
 from tap_spinvoices.spapi.operations import GET_INVOICES_DOCUMENT
 from tap_spinvoices.streams.invoice_exports import InvoiceExportsStream
-from tap_spinvoices.sync.thread_bridge import iterate
-from tap_spinvoices.sync.windowed_stream import emit_state, load_schema
+from tap_spinvoices.sync.session_stream import SessionStream
+from tap_spinvoices.sync.windowed_stream import load_schema
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from tap_spinvoices.nfe.parse import ParseOutcome
     from tap_spinvoices.spapi.client import SpApiCalls
-    from tap_spinvoices.tap import TapSpinvoices
+    from tap_spinvoices.spapi.session import ApiSession
 
 # The child streams fed from the NF-e files (tap_spinvoices.streams.nfe_children).
 ITEMS_STREAM: Final = "invoice_items"
@@ -220,7 +220,7 @@ def document_record(
     return record, outcome
 
 
-class InvoiceDocumentsStream(Stream):
+class InvoiceDocumentsStream(SessionStream):
     """NF-e XML invoices from the documents of DONE exports (child of invoice_exports).
 
     For each document of a DONE export not downloaded before: getInvoicesDocument mints a
@@ -241,7 +241,9 @@ class InvoiceDocumentsStream(Stream):
     # One state for the stream: a partition per export would grow the state forever.
     state_partitioning_keys: ClassVar[list[str]] = []
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    default_region = InvoiceExportsStream.default_region
 
+    @override
     def __init__(self, tap: Tap) -> None:
         """Start with no child records waiting."""
         super().__init__(tap)
@@ -255,21 +257,22 @@ class InvoiceDocumentsStream(Stream):
             return []
         return self._children.pop(stream_name, [])
 
+    @override
     def generate_child_contexts(
         self,
-        record: dict[str, Any],  # noqa: ARG002 - the SDK's signature
+        record: dict[str, Any],
         context: Context | None,
     ) -> Iterable[Context | None]:
         """One child context per document, on its last file's record."""
         if self._document_ending is not None and context is not None:
             yield {**context, "invoicesDocumentId": self._document_ending}
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The XML invoices of the export's documents not downloaded yet."""
         if context is None:
             return
-        tap: TapSpinvoices = self._tap  # type: ignore[assignment]
-        parent = tap.streams[InvoiceExportsStream.name]
+        parent = self.run.streams[InvoiceExportsStream.name]
         assert isinstance(parent, InvoiceExportsStream)  # noqa: S101 - fixed stream tree
         export_id, marketplace = context["exportId"], context["marketplaceId"]
         state = self.get_context_state(context)
@@ -279,24 +282,25 @@ class InvoiceDocumentsStream(Stream):
             return
         stats = DownloadStats()
 
-        async def produce(deliver: Callable[[tuple[str, Any]], Awaitable[None]]) -> None:
-            async with tap.open_session(InvoiceExportsStream.default_region) as session:
-                for document_id in todo:
-                    document = await download_document(
-                        session.client,
-                        session.http,
-                        document_id,
-                        stats=stats,
-                        timeout_s=tap.settings.request_timeout_s,
-                    )
-                    with document.body:
-                        for file in document_files(
-                            document, document_id=document_id, export_id=export_id
-                        ):
-                            await deliver(("file", (document_id, *file)))
-                    await deliver(("done", document_id))
+        async def fetch(
+            session: ApiSession, deliver: Callable[[tuple[str, Any]], Awaitable[None]]
+        ) -> None:
+            for document_id in todo:
+                document = await download_document(
+                    session.client,
+                    session.http,
+                    document_id,
+                    stats=stats,
+                    timeout_s=self.run.settings.request_timeout_s,
+                )
+                with document.body:
+                    for file in document_files(
+                        document, document_id=document_id, export_id=export_id
+                    ):
+                        await deliver(("file", (document_id, *file)))
+                await deliver(("done", document_id))
 
-        for kind, payload in iterate(produce, max_pending=2):
+        for kind, payload in self.session_events(fetch, max_pending=2):
             if kind == "file":
                 document_id, file_name, data, last = payload
                 record, outcome = document_record(
@@ -314,7 +318,7 @@ class InvoiceDocumentsStream(Stream):
                 self._children.clear()  # unselected children leave theirs behind
                 done.append(payload)
                 del done[:-MAX_REMEMBERED_DOCUMENTS]
-                emit_state(self)
+                self.write_state_now()
         self.logger.info(
             "export %s: %d documents downloaded, %d URLs minted, %d expired before use",
             export_id,

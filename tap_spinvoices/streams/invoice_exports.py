@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from typing_extensions import override
+
 from tap_spinvoices.settings import parse_datetime
 from tap_spinvoices.spapi.operations import GET_INVOICES_EXPORTS
 from tap_spinvoices.streams import export_requests, invoices_api
@@ -40,11 +42,13 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
     schema = load_schema("invoice_exports")
     operation = GET_INVOICES_EXPORTS.name
 
+    @override
     def __init__(self, tap: Tap) -> None:
         """Remember the document ids of DONE exports for the child stream."""
         super().__init__(tap=tap)
         self.document_ids: dict[str, list[str]] = {}
 
+    @override
     def window_pages(
         self, client: SpApiClient, window: Window, context: Context | None
     ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
@@ -56,10 +60,12 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
             forms=self.follow_up_forms,
         )
 
+    @override
     def has_prelude(self, state: dict[str, Any]) -> bool:
         """Unfinished exports are looked at again first; exports are created if asked."""
-        return bool(state.get(PENDING_EXPORTS)) or self.spinvoices.settings.create_exports
+        return bool(state.get(PENDING_EXPORTS)) or self.run.settings.create_exports
 
+    @override
     async def prelude(
         self, session: ApiSession, context: Context | None, state: dict[str, Any]
     ) -> AsyncIterator[list[dict[str, Any]] | StateChange]:
@@ -69,7 +75,7 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
             export = await invoices_api.get_export(session.client, export_id)
             window = Window(parse_datetime(start), parse_datetime(end))
             yield [invoices_api.export_record(export, marketplace, window)]
-        settings = self.spinvoices.settings
+        settings = self.run.settings
         if settings.create_exports:
             async for item in export_requests.create_and_poll(
                 session.client,
@@ -81,6 +87,7 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
             ):
                 yield item
 
+    @override
     def post_process(
         self, row: dict[str, Any], context: Context | None = None
     ) -> dict[str, Any] | None:
@@ -95,6 +102,7 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
             self.document_ids[export_id] = list(row.get("invoicesDocumentIds") or [])
         return row
 
+    @override
     def generate_child_contexts(
         self, record: dict[str, Any], context: Context | None
     ) -> Iterable[Context | None]:

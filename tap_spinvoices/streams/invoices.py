@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from typing_extensions import override
+
 from tap_spinvoices.spapi.operations import GET_INVOICES
 from tap_spinvoices.streams import invoices_api
 from tap_spinvoices.streams.invoices_api import BrazilInvoicesApiStream
@@ -26,6 +28,7 @@ class InvoicesStream(BrazilInvoicesApiStream):
     schema = load_schema("invoices")
     operation = GET_INVOICES.name
 
+    @override
     def window_pages(
         self, client: SpApiClient, window: Window, context: Context | None
     ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
@@ -34,6 +37,6 @@ class InvoicesStream(BrazilInvoicesApiStream):
             client,
             window,
             marketplace=(context or {})["marketplaceId"],
-            filters=self.spinvoices.settings.invoice_filters,
+            filters=self.run.settings.invoice_filters,
             forms=self.follow_up_forms,
         )

@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+from typing_extensions import override
+
 from tap_spinvoices.errors import unexpected_response
 from tap_spinvoices.spapi.operations import GET_INVOICES, GET_INVOICES_EXPORT, GET_INVOICES_EXPORTS
 from tap_spinvoices.spapi.paging import FollowUpForms
@@ -172,6 +174,7 @@ class BrazilInvoicesApiStream(WindowedStream):
         return FollowUpForms()
 
     @property
+    @override
     def partitions(self) -> list[dict[str, Any]] | None:
         """One bookmark per marketplace."""
-        return [{"marketplaceId": self.spinvoices.settings.marketplace_id}]
+        return [{"marketplaceId": self.run.settings.marketplace_id}]

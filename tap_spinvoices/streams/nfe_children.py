@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from typing_extensions import override
 
 from tap_spinvoices.streams.invoice_documents import (
     EVENTS_STREAM,
     ITEMS_STREAM,
     InvoiceDocumentsStream,
 )
+from tap_spinvoices.sync.session_stream import StreamWithRunContext
 from tap_spinvoices.sync.windowed_stream import load_schema
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 
-class _NfeChildStream(Stream):
+class _NfeChildStream(StreamWithRunContext):
     """Records the parent read from one export document, handed over after its last file."""
 
     parent_stream_type = InvoiceDocumentsStream
@@ -36,11 +37,12 @@ class _NfeChildStream(Stream):
     state_partitioning_keys: ClassVar[list[str]] = []
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The records of the document named in the context."""
         if context is None:
             return []
-        parent = self._tap.streams[InvoiceDocumentsStream.name]
+        parent = self.run.streams[InvoiceDocumentsStream.name]
         assert isinstance(parent, InvoiceDocumentsStream)  # noqa: S101 - fixed stream tree
         return parent.take_child_records(self.name, context["invoicesDocumentId"])
 

@@ -93,8 +93,8 @@ class _Worker(Generic[T]):
                 return
 
 
-def iterate(producer: Producer[T], *, max_pending: int = 8) -> Iterator[T]:
-    """Yield what ``producer`` delivers, in order; raise what it raises."""
+def items_from_io_thread(producer: Producer[T], *, max_pending: int = 8) -> Iterator[T]:
+    """Run ``producer`` on a worker thread; yield what it delivers in order; raise its error."""
     worker: _Worker[T] = _Worker(producer, max_pending)
     worker.start()
     try:

@@ -6,14 +6,15 @@ import copy
 import functools
 import gc
 import json
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.metrics import DEFAULT_LOG_INTERVAL
+from typing_extensions import override
 
-from tap_spinvoices.output.page_writer import DirectRecordWriter
+from tap_spinvoices.output.page_writer import RecordPageWriter
 from tap_spinvoices.sync.bookmarks import (
     REPLICATION_KEY,
     StateChange,
@@ -24,11 +25,11 @@ from tap_spinvoices.sync.bookmarks import (
 from tap_spinvoices.sync.dedup import AdjacentWindowDeduplicator
 from tap_spinvoices.sync.ordered_fetch import Page, WindowDone, fetch_in_order
 from tap_spinvoices.sync.progress import SyncProgress
-from tap_spinvoices.sync.thread_bridge import iterate
+from tap_spinvoices.sync.session_stream import SessionEvents, SessionStream
 from tap_spinvoices.sync.windows import Window, plan_windows
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
     from datetime import datetime, timedelta
 
     from singer_sdk import metrics
@@ -36,18 +37,82 @@ if TYPE_CHECKING:
 
     from tap_spinvoices.spapi.client import SpApiClient
     from tap_spinvoices.spapi.session import ApiSession
-    from tap_spinvoices.tap import TapSpinvoices
 
 # Items (pages or window ends) waiting between the I/O thread and the SDK's thread.
 _PENDING_ITEMS: Final = 8
-# Window index of the records a stream writes before its windows (see ``prelude``).
-PRELUDE: Final = -1
+# The window index of the pages and the end a stream writes before its first window
+# (see ``WindowedStream.prelude``); real windows count from 0.
+PRELUDE_WINDOW_INDEX: Final = -1
 
 
 Event = Page[dict[str, Any]] | WindowDone | StateChange
 
 
-class WindowedStream(Stream):
+@dataclass
+class SyncPlan:
+    """What one partition's sync will fetch, decided from its bookmark and the settings."""
+
+    # "bookmarks.<stream> (partition {...})", for log lines and bookmark errors.
+    where: str
+    # The partition's state, which the sync moves; ``snapshot`` is a copy taken before.
+    state: dict[str, Any]
+    snapshot: dict[str, Any]
+    # The incoming bookmark (None: first sync) and where fetching starts (lookback applied).
+    prior: datetime | None
+    start: datetime
+    windows: list[Window]
+
+
+@dataclass
+class _WindowedSync:
+    """The state of one partition's sync on the SDK's thread: what each event changes."""
+
+    stream: WindowedStream
+    plan: SyncPlan
+    progress: SyncProgress
+    key: str
+    dedup: AdjacentWindowDeduplicator = field(default_factory=AdjacentWindowDeduplicator)
+
+    def new_records(self, page: Page[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The page's records not already written by the window before (prelude: all)."""
+        self.progress.add_records(len(page.records))
+        if page.window_index == PRELUDE_WINDOW_INDEX:
+            return page.records
+        is_new, key = self.dedup.is_new, self.key
+        return [r for r in page.records if is_new(r[key])]
+
+    def apply(self, change: StateChange) -> None:
+        """Apply a state change asked for by the I/O thread and write the STATE."""
+        change.apply(self.plan.state)
+        self.stream.write_state_now()
+
+    def window_written(self, done: WindowDone) -> None:
+        """Move the bookmark to the end of a window whose records are all written."""
+        # The generator resumed after the window's last record was written. Prelude
+        # records carry older windows, which pulled the SDK's bookmark back: restore.
+        if done.window_index == PRELUDE_WINDOW_INDEX:
+            end = self.plan.prior
+        else:
+            end = self.plan.windows[done.window_index].end
+            self.dedup.next_window()
+            self.progress.window_done()
+        if end is not None:
+            write_bookmark(self.plan.state, end)
+        self.stream.write_state_now()
+
+    def log_progress(self, session: ApiSession | None) -> None:
+        """A progress line, when one is due (once the session is open)."""
+        if session is not None:
+            operation = self.stream.operation
+            self.progress.maybe_log(session.client.metrics, session.budgets.rate(operation))
+
+    def log_summary(self, session: ApiSession | None) -> None:
+        """The end-of-sync lines: windows, records, requests per operation."""
+        for line in self.progress.summary(session.client.metrics if session else {}):
+            self.stream.logger.info(line)
+
+
+class WindowedStream(SessionStream):
     """A stream fetched as date windows, many at once, written strictly in window order.
 
     Subclasses say how to fetch one window's pages (``window_pages``); this class plans the
@@ -66,8 +131,6 @@ class WindowedStream(Stream):
     # Records are built JSON-ready (strings, ints, None), so the SDK's per-record walk
     # over the schema would only cost CPU.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-    # Region of the stream's only marketplace, used when the region setting is unset.
-    default_region: ClassVar[str]
     # The SP-API operation whose requests pace the windows (progress lines report it).
     operation: ClassVar[str]
     # Longest window; None: the window_hours setting. Amazon caps some ranges (7 days).
@@ -76,12 +139,6 @@ class WindowedStream(Stream):
     split_for_parallelism: ClassVar[bool] = True
     # The SDK's record counter of the sync under way (see get_record_counter).
     _record_counter: metrics.Counter | None = None
-
-    @property
-    def spinvoices(self) -> TapSpinvoices:
-        """The tap, typed."""
-        tap: TapSpinvoices = self._tap  # type: ignore[assignment]
-        return tap
 
     def window_pages(
         self, client: SpApiClient, window: Window, context: Context | None
@@ -105,10 +162,33 @@ class WindowedStream(Stream):
         del state
         return False
 
+    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Records of every window from the bookmark to end_date, in window order."""
         _freeze_long_lived_objects()
-        settings = self.spinvoices.settings
+        plan = self.plan_sync(context)
+        if plan is None:
+            return
+        sync = _WindowedSync(self, plan, self._progress(plan, context), self.primary_keys[0])
+        page_writer = self._page_writer()
+        events = self._events(plan, context)
+        for event in events:
+            if isinstance(event, Page):
+                records = sync.new_records(event)
+                if page_writer is None:
+                    yield from records
+                else:
+                    page_writer.write(records)
+            elif isinstance(event, StateChange):
+                sync.apply(event)
+            else:
+                sync.window_written(event)
+            sync.log_progress(events.session)
+        sync.log_summary(events.session)
+
+    def plan_sync(self, context: Context | None) -> SyncPlan | None:
+        """The windows from the partition's bookmark to end_date; None if nothing to do."""
+        settings = self.run.settings
         state = self.get_context_state(context)
         where = f"bookmarks.{self.name}" + (f" (partition {dict(context)})" if context else "")
         prior = read_bookmark(state, where)
@@ -123,7 +203,7 @@ class WindowedStream(Stream):
         snapshot = copy.deepcopy(state)
         if not windows and not self.has_prelude(snapshot):
             self.logger.info("%s: nothing to sync after %s", where, start.isoformat())
-            return
+            return None
         self.logger.info(
             "%s: %d windows from %s to %s",
             where,
@@ -131,116 +211,68 @@ class WindowedStream(Stream):
             start.isoformat(),
             settings.end_date.isoformat(),
         )
-        progress = SyncProgress(
-            label=self.name + (f" {dict(context)}" if context else ""),
-            windows_total=len(windows),
-            operation=self.operation,
-            logger=self.logger,
-            interval_s=settings.progress_seconds,
-        )
-        sessions: list[ApiSession] = []  # filled by the I/O thread when it connects
-        dedup = AdjacentWindowDeduplicator()
-        key = self.primary_keys[0]
-        direct = self._direct_writer()
-        producer = self._producer(windows, context, sessions, snapshot)
-        for event in iterate(producer, max_pending=_PENDING_ITEMS):
-            if isinstance(event, Page):
-                progress.add_records(len(event.records))
-                prelude = event.window_index == PRELUDE
-                records = [r for r in event.records if prelude or dedup.is_new(r[key])]
-                if direct is None:
-                    yield from records
-                else:
-                    direct.write(records)
-            elif isinstance(event, StateChange):
-                event.apply(state)
-                self._emit_state()
-            else:
-                # The generator resumed after the window's last record was written. Prelude
-                # records carry older windows, which pulled the SDK's bookmark back: restore.
-                end = windows[event.window_index].end if event.window_index != PRELUDE else prior
-                if event.window_index != PRELUDE:
-                    dedup.next_window()
-                    progress.window_done()
-                if end is not None:
-                    write_bookmark(state, end)
-                self._emit_state()
-            if sessions:
-                session = sessions[0]
-                progress.maybe_log(session.client.metrics, session.budgets.rate(self.operation))
-        for line in progress.summary(sessions[0].client.metrics if sessions else {}):
-            self.logger.info(line)
+        return SyncPlan(where, state, snapshot, prior, start, windows)
 
+    @override
     def get_record_counter(
         self,
         *,
         endpoint: str | None = None,
         log_interval: float = DEFAULT_LOG_INTERVAL,
     ) -> metrics.Counter:
-        """The SDK's record counter, kept so records written directly are counted too."""
+        """The SDK's record counter, kept so records written a page at a time are counted."""
         counter = super().get_record_counter(endpoint=endpoint, log_interval=log_interval)
         self._record_counter = counter
         return counter
 
-    def _direct_writer(self) -> DirectRecordWriter | None:
-        """Write pages directly (see direct_records.py) when that writes the SDK's bytes."""
+    def _progress(self, plan: SyncPlan, context: Context | None) -> SyncProgress:
+        return SyncProgress(
+            label=self.name + (f" {dict(context)}" if context else ""),
+            windows_total=len(plan.windows),
+            operation=self.operation,
+            logger=self.logger,
+            interval_s=self.run.settings.progress_seconds,
+        )
+
+    def _page_writer(self) -> RecordPageWriter | None:
+        """Write whole pages (see page_writer.py) when that writes the SDK's bytes."""
         counter = self._record_counter
         if counter is None:  # get_records called outside the SDK's sync (tests, tools)
             return None
-        direct = DirectRecordWriter.for_stream(self, self._tap.message_writer, counter.increment)
-        if isinstance(direct, str):
-            self.logger.debug("%s: records go through the SDK: %s", self.name, direct)
+        writer = RecordPageWriter.for_stream(self, self.run.message_writer, counter.increment)
+        if isinstance(writer, str):
+            self.logger.debug("%s: records go through the SDK: %s", self.name, writer)
             return None
-        return direct
+        return writer
 
-    def _producer(
-        self,
-        windows: list[Window],
-        context: Context | None,
-        sessions: list[ApiSession],
-        snapshot: dict[str, Any],
-    ) -> Callable[[Callable[[Event], Awaitable[None]]], Coroutine[Any, Any, None]]:
-        settings = self.spinvoices.settings
+    def _events(self, plan: SyncPlan, context: Context | None) -> SessionEvents[Event]:
+        """Prelude pages, then every window's pages and ends, in window order."""
+        settings = self.run.settings
 
-        async def produce(deliver: Callable[[Event], Awaitable[None]]) -> None:
-            async with self.spinvoices.open_session(self.default_region) as session:
-                sessions.append(session)
-                if self.has_prelude(snapshot):
-                    async for item in self.prelude(session, context, snapshot):
-                        await deliver(
-                            item if isinstance(item, StateChange) else Page(PRELUDE, item, 0)
-                        )
-                    await deliver(WindowDone(PRELUDE))
+        async def fetch(session: ApiSession, deliver: Callable[[Event], Awaitable[None]]) -> None:
+            if self.has_prelude(plan.snapshot):
+                async for item in self.prelude(session, context, plan.snapshot):
+                    await deliver(
+                        item
+                        if isinstance(item, StateChange)
+                        else Page(PRELUDE_WINDOW_INDEX, item, 0)
+                    )
+                await deliver(WindowDone(PRELUDE_WINDOW_INDEX))
 
-                def pages(
-                    _index: int, window: Window
-                ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
-                    return self.window_pages(session.client, window, context)
+            def pages(
+                _index: int, window: Window
+            ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
+                return self.window_pages(session.client, window, context)
 
-                await fetch_in_order(
-                    windows,
-                    pages,
-                    deliver,
-                    max_in_flight=settings.max_concurrency,
-                    buffer_bytes=settings.buffer_bytes,
-                )
+            await fetch_in_order(
+                plan.windows,
+                pages,
+                deliver,
+                max_in_flight=settings.max_concurrency,
+                buffer_bytes=settings.buffer_bytes,
+            )
 
-        return produce
-
-    def _emit_state(self) -> None:
-        emit_state(self)
-
-
-def emit_state(stream: Stream) -> None:
-    """Write a STATE message now, if the state changed and records do not wait in a batch."""
-    # In BATCH mode the records of finished windows may still sit in an unwritten batch
-    # file: the SDK writes STATE itself after each BATCH message, so stay silent.
-    if stream.get_batch_config(stream.config):
-        return
-    # The SDK writes STATE only after a record; a window with no records still moves
-    # the bookmark, so mark the state dirty first. StateWriter skips unchanged states.
-    stream.state_manager.is_flushed = False
-    stream._write_state_message()  # noqa: SLF001 - the SDK's own STATE path
+        return self.session_events(fetch, max_pending=_PENDING_ITEMS)
 
 
 @functools.cache

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from tap_spinvoices.sync.thread_bridge import iterate
+from tap_spinvoices.sync.thread_bridge import items_from_io_thread
 
 
 def test_items_arrive_in_order_and_the_worker_thread_ends():
@@ -13,7 +13,7 @@ def test_items_arrive_in_order_and_the_worker_thread_ends():
         for i in range(100):
             await deliver(i)
 
-    assert list(iterate(producer, max_pending=3)) == list(range(100))
+    assert list(items_from_io_thread(producer, max_pending=3)) == list(range(100))
     assert not [t for t in threading.enumerate() if t.name == "spinvoices-io"]
 
 
@@ -24,7 +24,7 @@ def test_producer_error_is_raised_in_the_consumer():
 
     items = []
     with pytest.raises(ValueError, match="boom"):
-        items.extend(iterate(producer))
+        items.extend(items_from_io_thread(producer))
     assert items == [1]
 
 
@@ -41,7 +41,7 @@ def test_closing_early_cancels_the_producer_and_runs_its_cleanup():
             await asyncio.sleep(0)
             cleaned.set()
 
-    stream = iterate(producer, max_pending=2)
+    stream = items_from_io_thread(producer, max_pending=2)
     assert next(stream) == 0
     assert next(stream) == 1
     stream.close()
@@ -57,7 +57,7 @@ def test_producer_runs_ahead_by_at_most_max_pending_items():
             await deliver(i)
             delivered.append(i)
 
-    stream = iterate(producer, max_pending=4)
+    stream = items_from_io_thread(producer, max_pending=4)
     next(stream)
     # Give the worker time to run ahead as far as it may.
     for _ in range(50):

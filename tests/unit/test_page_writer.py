@@ -1,4 +1,4 @@
-"""DirectRecordWriter: pages go straight to the writer only when the SDK would write the same."""
+"""RecordPageWriter: pages go straight to the writer only when the SDK would write the same."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import Catalog
 from singer_sdk.singerlib.encoding.simple import SimpleSingerWriter
 
-from tap_spinvoices.output.page_writer import DirectRecordWriter
+from tap_spinvoices.output.page_writer import RecordPageWriter
 from tap_spinvoices.streams import CustomerInvoicesStream
 from tap_spinvoices.tap import TapSpinvoices
 from tests.builders import ConfigBuilder
@@ -39,8 +39,8 @@ def deselect(catalog: dict[str, Any], stream: str, *breadcrumb: str) -> dict[str
     return catalog
 
 
-def decide(tap: TapSpinvoices, stream: str = STREAM) -> DirectRecordWriter | str:
-    return DirectRecordWriter.for_stream(tap.streams[stream], tap.message_writer, lambda _: None)
+def decide(tap: TapSpinvoices, stream: str = STREAM) -> RecordPageWriter | str:
+    return RecordPageWriter.for_stream(tap.streams[stream], tap.message_writer, lambda _: None)
 
 
 class ConformingStream(CustomerInvoicesStream):
@@ -55,7 +55,7 @@ class PostProcessingStream(CustomerInvoicesStream):
 
 def test_default_run_writes_pages_directly_without_the_unselected_digests():
     direct = decide(tap_with())
-    assert isinstance(direct, DirectRecordWriter)
+    assert isinstance(direct, RecordPageWriter)
     assert set(direct._deselected) == {"content_sha256", "content_bytes"}
 
 
@@ -101,7 +101,7 @@ def test_an_unselected_stream_or_a_parent_stream_keeps_the_sdk_path():
 def test_nested_deselection_keeps_the_sdk_path_top_level_is_dropped_directly():
     catalog = deselect(catalog_selecting(("invoices",)), "invoices", "properties", "series")
     direct = decide(tap_with(catalog=catalog), "invoices")
-    assert isinstance(direct, DirectRecordWriter)
+    assert isinstance(direct, RecordPageWriter)
     assert direct._deselected == ("series",)
 
     # The SDK lists no breadcrumbs inside arrays, but a hand-written catalog may.
@@ -115,15 +115,15 @@ def test_nested_deselection_keeps_the_sdk_path_top_level_is_dropped_directly():
 def test_another_writer_conformance_or_post_processing_keep_the_sdk_path():
     tap = tap_with()
     assert (
-        DirectRecordWriter.for_stream(tap.streams[STREAM], SimpleSingerWriter(), lambda _: None)
+        RecordPageWriter.for_stream(tap.streams[STREAM], SimpleSingerWriter(), lambda _: None)
         == "another message writer is in use"
     )
     assert (
-        DirectRecordWriter.for_stream(ConformingStream(tap), tap.message_writer, lambda _: None)
+        RecordPageWriter.for_stream(ConformingStream(tap), tap.message_writer, lambda _: None)
         == "records are type-conformed"
     )
     assert (
-        DirectRecordWriter.for_stream(PostProcessingStream(tap), tap.message_writer, print)
+        RecordPageWriter.for_stream(PostProcessingStream(tap), tap.message_writer, print)
         == "the stream post-processes records"
     )
 
@@ -133,8 +133,8 @@ def test_write_drops_deselected_properties_counts_and_dirties_the_state(monkeypa
     tap = tap_with(catalog=catalog)
     stream = tap.streams[STREAM]
     counted: list[int] = []
-    direct = DirectRecordWriter.for_stream(stream, tap.message_writer, counted.append)
-    assert isinstance(direct, DirectRecordWriter)
+    direct = RecordPageWriter.for_stream(stream, tap.message_writer, counted.append)
+    assert isinstance(direct, RecordPageWriter)
     stream.state_manager.is_flushed = True
     out = io.BytesIO()
     monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out))

@@ -1,0 +1,155 @@
+"""Every use of a singer-sdk name that is not public API, in one place.
+
+singer-sdk marks with a leading underscore what it may change in any release (0.55 turned
+``Stream.logger`` into a LoggerAdapter and added ``Tap._terminate()``). The tap needs a few
+such names; they are used here and nowhere else, so an SDK upgrade breaks this module or
+``tests/unit/test_sdk_compat.py``, whose contract tests name the SDK change they detect.
+Where the SDK has a public way, the tap uses it instead (see docs/design-decisions.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Final
+
+from singer_sdk import Tap
+from singer_sdk.exceptions import ConfigValidationError
+from typing_extensions import override
+
+if TYPE_CHECKING:
+    from singer_sdk import Stream
+
+# The per-record path of singer-sdk that the page fast path (output/page_writer.py) skips:
+# for each Stream method, every ``self.<name>`` it uses and every function it calls. Each
+# name is either a step page_writer reproduces (dropping deselected properties, the record
+# counter, the stream version, time_extracted, marking the state unflushed), a condition it
+# checks before taking the fast path (stream maps, flattening, BATCH, the dry-run record
+# limit, child streams, post_process, type conformance), or bookkeeping that does not change
+# a RECORD's bytes (state, timers, logging). A name the SDK adds is a step nobody has
+# checked yet: tests/unit/test_sdk_compat.py fails until it is reviewed and listed here.
+SDK_PER_RECORD_PATH: Final[dict[str, frozenset[str]]] = {
+    "_sync_records": frozenset(
+        {
+            "STATE_MSG_FREQUENCY",
+            "_check_max_record_limit",  # ABORT_AT_RECORD_COUNT: page_writer checks it is None
+            "_finalize_state",
+            "_get_state_partition_context",
+            "_increment_stream_state",  # bookmark per record: WindowedStream moves it per window
+            "_process_record",
+            "_write_record_message",
+            "_write_starting_replication_value",
+            "_write_state_message",
+            "copy",
+            "enumerate",
+            "get_context_state",
+            "get_record_counter",  # WindowedStream hands the counter to page_writer
+            "get_records",
+            "get_sync_timer",
+            "increment",  # the record counter
+            "isinstance",
+            "log_sort_error",
+            "partitions",
+            "post_process",  # page_writer checks it is not overridden
+            "replication_method",  # 0.55: FULL_TABLE streams skip an empty partition state
+            "selected",  # page_writer checks it
+            "state_manager",
+            "stream_state",
+            "warn",
+            "with_context",
+        }
+    ),
+    "_process_record": frozenset(
+        {
+            "_sync_children",  # child streams: page_writer checks there are none
+            "copy",
+            "generate_child_contexts",
+            "get_filter_result",  # stream maps' filters: page_writer checks for none
+            "items",
+            "stream_maps",
+        }
+    ),
+    "_write_record_message": frozenset(
+        {"_generate_record_messages", "_tap", "state_manager", "write_message"}
+    ),
+    "_generate_record_messages": frozenset(
+        {
+            "RecordMessage",
+            "TYPE_CONFORMANCE_LEVEL",  # page_writer checks it is NONE
+            "_stream_version",  # page_writer writes it (stream_version below)
+            "conform_record_data_types",  # nothing to do at TypeConformanceLevel.NONE
+            "effective_schema",
+            "logger",
+            "mask",  # page_writer drops deselected top-level properties itself
+            "name",
+            "pop_deselected_record_properties",
+            "schema",
+            "stream_maps",  # page_writer checks for the one identity map
+            "transform",
+            "utc_now",  # page_writer takes time_extracted once per page
+        }
+    ),
+}
+
+
+class ConfigCheckedTap(Tap):
+    """A Tap whose own settings checks run before singer-sdk's JSON schema check.
+
+    singer-sdk validates the config in ``PluginBase._validate_config``, called from
+    ``__init__``; it has no public hook for a plugin's own checks. Subclasses implement
+    ``check_settings`` (raise one clear error) and ``config_schema_error`` (turn the SDK's
+    schema error into one).
+    """
+
+    def check_settings(self) -> None:
+        """Check the config; raise an error that names the setting and the fix."""
+
+    def config_schema_error(self, error: ConfigValidationError) -> Exception:
+        """The error to raise for a JSON schema problem singer-sdk found."""
+        return error
+
+    @override
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        if raise_errors:
+            self.check_settings()
+        try:
+            return super()._validate_config(raise_errors=raise_errors)
+        except ConfigValidationError as exc:
+            # The SDK would log each problem and a summary: two lines or more, in its words.
+            raise self.config_schema_error(exc) from None
+
+
+def stream_logger(stream: Stream) -> logging.Logger:
+    """The ``logging.Logger`` behind ``stream.logger``, to add filters to.
+
+    ``Stream.logger`` is a Logger up to singer-sdk 0.54 and a LoggerAdapter (which has no
+    ``addFilter``) from 0.55 on; both are public, only their type changed.
+    """
+    logger: logging.Logger | logging.LoggerAdapter[Any] = stream.logger
+    while isinstance(logger, logging.LoggerAdapter):
+        logger = logger.logger
+    return logger
+
+
+def stream_version(stream: Stream) -> int | None:
+    """The ``version`` the SDK writes into this stream's RECORD messages.
+
+    Private (``Stream._stream_version``): set by the SDK for full-table streams that emit
+    ACTIVATE_VERSION; the SDK has no public getter.
+    """
+    version: int | None = stream._stream_version  # noqa: SLF001
+    return version
+
+
+def mark_records_written(stream: Stream) -> None:
+    """Tell the SDK that records were written since its last STATE message.
+
+    The SDK sets ``state_manager.is_flushed = False`` after each RECORD it writes and writes
+    a STATE at the end of a sync only when it is False. ``state_manager`` is public, but its
+    class (``singer_sdk.streams._state.StreamStateManager``) and the flag are not.
+    """
+    stream.state_manager.is_flushed = False
+
+
+def mark_state_written(stream: Stream) -> None:
+    """Tell the SDK that the stream's current state was just written (see above)."""
+    stream.state_manager.is_flushed = True

@@ -1,0 +1,57 @@
+"""What a stream needs from the running tap, as a Protocol: streams never import the tap.
+
+The tap module imports the streams; if a stream imported the tap back (even only for type
+checking), the layers would form a cycle. The tap hands each stream itself as a
+``RunContext`` (``SessionStream.__init__``); mypy checks that it fits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from contextlib import AbstractAsyncContextManager
+
+    from singer_sdk import Stream
+
+    from tap_spinvoices.settings import Settings
+    from tap_spinvoices.spapi.session import ApiSession
+
+
+class StateSink(Protocol):
+    """singer-sdk's StateWriter: writes a STATE message unless it repeats the last one."""
+
+    def write_state(self, state: Any) -> None:  # noqa: ANN401 - the SDK's TapState
+        """Write ``state`` as a STATE message if it changed."""
+
+
+class RunContext(Protocol):
+    """The run a stream belongs to: checked settings, SP-API sessions, Singer writers."""
+
+    @property
+    def settings(self) -> Settings:
+        """The checked settings."""
+
+    def open_session(self, default_region: str) -> AbstractAsyncContextManager[ApiSession]:
+        """An SP-API session for the running event loop, closed when the block ends."""
+
+    @property
+    def streams(self) -> Mapping[str, Stream]:
+        """Every stream of the tap by name (a child stream reads its parent's findings)."""
+
+    @property
+    def message_writer(self) -> object:
+        """The writer of Singer messages (page_writer writes pages with it)."""
+
+    @property
+    def state_writer(self) -> StateSink:
+        """The writer of STATE messages."""
+
+
+@runtime_checkable
+class ProvidesRunContext(Protocol):
+    """A tap that can hand its streams a ``RunContext``."""
+
+    def run_context(self) -> RunContext:
+        """The context of this run."""
