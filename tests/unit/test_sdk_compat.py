@@ -1,0 +1,216 @@
+"""Contracts with singer-sdk: each test names the SDK change that would break the tap.
+
+Every private SDK name the tap uses is in tap_spinvoices/sdk_compat.py; these tests check,
+against the installed singer-sdk, that each still exists and means what the tap assumes.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import io
+import logging
+import pkgutil
+import signal
+import sys
+import textwrap
+from types import FunctionType
+from typing import Any
+
+import orjson
+import pytest
+from singer_sdk import Stream, Tap
+
+import tap_spinvoices
+from tap_spinvoices import sdk_compat
+from tap_spinvoices.errors import ConfigError
+from tap_spinvoices.tap import TapSpinvoices, _drop_sdk_failure_line
+from tests.builders import ConfigBuilder
+
+STREAM = "customer_invoices"
+
+
+def new_tap(**kwargs: Any) -> TapSpinvoices:
+    return TapSpinvoices(config=ConfigBuilder().build(), validate_config=False, **kwargs)
+
+
+@pytest.fixture
+def restore_signal_handlers():
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
+
+
+def names_used(function: Any) -> set[str]:
+    """Every ``self.<name>`` a function uses and every name it calls."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    used: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            if node.value.id == "self":
+                used.add(node.attr)
+        elif isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Name):
+                used.add(node.func.id)
+            elif isinstance(node.func, ast.Attribute):
+                used.add(node.func.attr)
+    return used
+
+
+@pytest.mark.parametrize("method", sorted(sdk_compat.SDK_PER_RECORD_PATH))
+def test_the_sdk_per_record_path_has_no_step_the_page_writer_has_not_checked(method):
+    function = getattr(Stream, method, None)
+    assert function is not None, (
+        f"singer-sdk no longer has Stream.{method}: its per-record path changed; review "
+        "output/page_writer.py (_needs_sdk_path) against the new one, then update "
+        "SDK_PER_RECORD_PATH in sdk_compat.py"
+    )
+    new = names_used(function) - sdk_compat.SDK_PER_RECORD_PATH[method]
+    assert not new, (
+        f"singer-sdk's Stream.{method} now also uses {sorted(new)}: a per-record step the "
+        "page fast path may skip. Check whether it can change a RECORD; if so make "
+        "output/page_writer.py (_needs_sdk_path) fall back to the SDK, then list the names "
+        "in SDK_PER_RECORD_PATH (sdk_compat.py)"
+    )
+
+
+def test_the_per_record_names_reader_sees_a_new_step():
+    class Stepped:
+        def _write_record_message(self, record):
+            self.new_step(record)
+            self.state_manager.is_flushed = False
+
+    assert names_used(Stepped._write_record_message) == {"new_step", "state_manager"}
+
+
+def test_settings_checks_run_when_the_sdk_validates_the_config():
+    assert "raise_errors" in inspect.signature(Tap._validate_config).parameters, (
+        "singer-sdk no longer has PluginBase._validate_config(raise_errors=...): "
+        "ConfigCheckedTap (sdk_compat.py) would never run the tap's own settings checks"
+    )
+    config = ConfigBuilder().with_setting("max_concurrency", 0).build()
+    with pytest.raises(ConfigError, match="max_concurrency"):
+        TapSpinvoices(config=config, validate_config=True)
+
+
+def test_a_schema_problem_is_one_config_error_naming_the_setting():
+    # A setting of the SDK's own, which only its JSON schema check looks at.
+    config = ConfigBuilder().with_setting("flattening_max_depth", "x").build()
+    with pytest.raises(ConfigError, match=r"in 'flattening_max_depth': 'x' is not of type"):
+        TapSpinvoices(config=config, validate_config=True)
+
+
+def test_the_stream_version_is_where_the_sdk_keeps_it():
+    stream = new_tap().streams[STREAM]
+    assert hasattr(stream, "_stream_version"), (
+        "singer-sdk no longer has Stream._stream_version: find what _generate_record_messages "
+        "writes as a RECORD's version and read that in sdk_compat.stream_version"
+    )
+    stream._stream_version = 1234
+    assert sdk_compat.stream_version(stream) == 1234
+
+
+def test_the_state_flushed_flag_decides_whether_the_sdk_writes_state(monkeypatch):
+    stream = new_tap().streams[STREAM]
+    assert hasattr(stream.state_manager, "is_flushed"), (
+        "singer-sdk no longer has StreamStateManager.is_flushed: sdk_compat's "
+        "mark_records_written/mark_state_written no longer tell the SDK when to write STATE"
+    )
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out))
+    stream.get_context_state(None)["replication_key_value"] = "2024-01-02T00:00:00+00:00"
+
+    sdk_compat.mark_state_written(stream)
+    stream._write_state_message()
+    sys.stdout.flush()
+    assert out.getvalue() == b"", "singer-sdk writes STATE although is_flushed is True"
+
+    sdk_compat.mark_records_written(stream)
+    stream._write_state_message()
+    sys.stdout.flush()
+    (line,) = out.getvalue().splitlines()
+    assert orjson.loads(line)["type"] == "STATE", (
+        "singer-sdk no longer writes STATE at _write_state_message when is_flushed is False"
+    )
+
+
+def test_the_filter_for_the_sdk_failure_line_is_on_the_stream_logger():
+    stream = new_tap().streams[STREAM]
+    logger = sdk_compat.stream_logger(stream)
+    assert isinstance(logger, logging.Logger)
+    assert _drop_sdk_failure_line in logger.filters
+    assert "An unhandled error occurred while syncing" in inspect.getsource(Stream.sync), (
+        "singer-sdk changed its 'An unhandled error occurred while syncing' line: "
+        "_drop_sdk_failure_line (tap.py) no longer drops it for the tap's own errors"
+    )
+
+
+@pytest.mark.usefixtures("restore_signal_handlers")
+def test_sigterm_and_sigint_reach_the_tap_handler_not_the_sdk_one():
+    tap = new_tap()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        assert signal.getsignal(signum) == tap.on_termination_signal, (
+            f"{signal.Signals(signum).name} is not handled by TapSpinvoices: singer-sdk now "
+            "installs its signal handlers after Tap.__init__; the tap would exit 0 "
+            "without its last STATE"
+        )
+
+
+def _tap_classes() -> list[type]:
+    """Every Tap or Stream subclass defined in tap_spinvoices."""
+    found: list[type] = []
+    for info in pkgutil.walk_packages(tap_spinvoices.__path__, "tap_spinvoices."):
+        if info.name.endswith("__main__"):  # runs the CLI when imported
+            continue
+        module = importlib.import_module(info.name)
+        found.extend(
+            value
+            for value in vars(module).values()
+            if isinstance(value, type)
+            and value.__module__ == info.name
+            and issubclass(value, Tap | Stream)
+        )
+    return found
+
+
+_METHOD_TYPES = (FunctionType, property, classmethod, staticmethod)
+
+
+def private_sdk_overrides(classes: list[type]) -> list[str]:
+    """``module.Class.name`` of each method that overrides a private Tap or Stream name."""
+    found = []
+    for cls in classes:
+        sdk_base = Tap if issubclass(cls, Tap) else Stream
+        found += [
+            f"{cls.__module__}.{cls.__name__}.{name}"
+            for name, value in vars(cls).items()
+            if name.startswith("_")
+            and not name.startswith("__")
+            and isinstance(value, _METHOD_TYPES)
+            and hasattr(sdk_base, name)
+        ]
+    return found
+
+
+def test_no_class_outside_sdk_compat_overrides_a_private_sdk_method():
+    classes = [c for c in _tap_classes() if c.__module__ != sdk_compat.__name__]
+    overrides = private_sdk_overrides(classes)
+    assert not overrides, (
+        f"{overrides} override private singer-sdk names (0.55 added Tap._terminate, which a "
+        "method of ours once shadowed): rename ours, or move the override to sdk_compat.py "
+        "with a contract test here"
+    )
+
+
+def test_the_private_override_check_finds_one():
+    class Shadowing(TapSpinvoices):
+        def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+            del raise_errors
+            return []
+
+    assert private_sdk_overrides([Shadowing]) == [f"{__name__}.Shadowing._validate_config"]
+    assert private_sdk_overrides([sdk_compat.ConfigCheckedTap]) == [
+        "tap_spinvoices.sdk_compat.ConfigCheckedTap._validate_config"
+    ]
