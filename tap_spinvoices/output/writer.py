@@ -64,7 +64,7 @@ _PLAIN_LEAVES = frozenset({str, int, bool, type(None)})
 _all_plain = _PLAIN_LEAVES.issuperset
 
 
-def _values_differ(container: dict[t.Any, t.Any] | list[t.Any] | tuple[t.Any, ...]) -> bool:
+def _values_differ(container: t.Mapping[t.Any, t.Any] | list[t.Any] | tuple[t.Any, ...]) -> bool:
     """Tell whether orjson would write a value in ``container`` unlike the SDK serializer.
 
     Cheap on what the tap writes, records of a few plain strings and integers: one C-level
@@ -79,7 +79,8 @@ def _values_differ(container: dict[t.Any, t.Any] | list[t.Any] | tuple[t.Any, ..
         would write differently (see ``_temporal_differs``), is found at any depth.
 
     """
-    values = container.values() if isinstance(container, dict) else container
+    # A Mapping, not only a dict: singer-sdk 0.55 types RecordMessage.record as a Mapping.
+    values = container.values() if isinstance(container, t.Mapping) else container
     if _all_plain(map(type, values)):
         return False
     for value in values:

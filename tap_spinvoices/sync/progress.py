@@ -33,7 +33,8 @@ class SyncProgress:
     label: str
     windows_total: int
     operation: str
-    logger: logging.Logger
+    # Stream.logger: a Logger up to singer-sdk 0.54, a LoggerAdapter from 0.55.
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
     interval_s: float = 30.0
     clock: Callable[[], float] = time.monotonic
     windows_done: int = 0
