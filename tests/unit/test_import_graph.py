@@ -1,4 +1,4 @@
-"""The package's layers: no import cycle (TYPE_CHECKING imports count), spapi/ stands alone.
+"""The package's modules import each other without a cycle, TYPE_CHECKING imports included.
 
 grimp builds the graph of imports between the package's modules, including those under
 ``if TYPE_CHECKING:``; a cycle there still ties the modules together for the reader and for
@@ -11,18 +11,8 @@ import graphlib
 import textwrap
 
 import grimp
-import pytest
 
 PACKAGE = "tap_spinvoices"
-# What the SP-API layer may not import: it knows HTTP and Amazon, not Singer.
-NOT_FOR_SPAPI = (
-    "singer_sdk",
-    f"{PACKAGE}.sync",
-    f"{PACKAGE}.output",
-    f"{PACKAGE}.streams",
-    f"{PACKAGE}.tap",
-    f"{PACKAGE}.sdk_compat",
-)
 
 
 def import_cycle(package: str) -> list[str]:
@@ -60,25 +50,3 @@ def test_a_cycle_only_under_type_checking_is_found(tmp_path, monkeypatch):
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert set(import_cycle("cyclic")) == {"cyclic.a", "cyclic.b"}
-
-
-def within(module: str, layer: str) -> bool:
-    return module == layer or module.startswith(f"{layer}.")
-
-
-@pytest.mark.parametrize("forbidden", NOT_FOR_SPAPI)
-def test_the_spapi_layer_imports_no_singer_code(forbidden):
-    graph = grimp.build_graph(PACKAGE, include_external_packages=True, cache_dir=None)
-    imports = sorted(
-        f"{module} imports {target}"
-        for module in graph.modules
-        if within(module, f"{PACKAGE}.spapi")
-        for target in graph.find_modules_directly_imported_by(module)
-        if within(target, forbidden)
-    )
-    assert not imports, imports
-
-
-def test_the_layer_check_sees_external_imports():
-    graph = grimp.build_graph(PACKAGE, include_external_packages=True, cache_dir=None)
-    assert "singer_sdk" in graph.find_modules_directly_imported_by(f"{PACKAGE}.sdk_compat")
