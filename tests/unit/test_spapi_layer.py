@@ -16,6 +16,7 @@ FORBIDDEN = (
     "tap_spinvoices.streams",
     "tap_spinvoices.tap",
     "tap_spinvoices.settings",
+    "tap_spinvoices.sdk_compat",
 )
 
 
