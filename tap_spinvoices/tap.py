@@ -168,7 +168,7 @@ class TapSpinvoices(ConfigCheckedTap):
         *,
         about: bool = False,
         about_format: str | None = None,
-        config: Any = None,
+        config: Any = None,  # the SDK types it with its private _ConfigInput: passed on as is
         state: IO[str] | None = None,
         catalog: IO[str] | None = None,
     ) -> None:
