@@ -15,8 +15,9 @@ import pkgutil
 import signal
 import sys
 import textwrap
+from pathlib import Path
 from types import FunctionType
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 import pytest
@@ -213,4 +214,70 @@ def test_the_private_override_check_finds_one():
     assert private_sdk_overrides([Shadowing]) == [f"{__name__}.Shadowing._validate_config"]
     assert private_sdk_overrides([sdk_compat.ConfigCheckedTap]) == [
         "tap_spinvoices.sdk_compat.ConfigCheckedTap._validate_config"
+    ]
+
+
+class _BareStream(Stream):
+    name = "bare"
+    schema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
+
+    def get_records(self, context):
+        del context
+        return []
+
+
+class _BareTap(Tap):
+    name = "bare-tap"
+    config_jsonschema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
+
+    def discover_streams(self):
+        return [_BareStream(self)]
+
+
+def sdk_private_names() -> set[str]:
+    """Underscore names of singer-sdk's Tap and Stream, class and instance attributes."""
+    tap = _BareTap(config={}, setup_mapper=False)
+    stream = tap.streams["bare"]
+    names = set(dir(Tap)) | set(dir(Stream)) | set(vars(tap)) | set(vars(stream))
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def private_sdk_uses(source: str, private: set[str]) -> list[str]:
+    """``line: name`` of each private singer-sdk attribute or module the source uses."""
+    uses = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr in private:
+            uses.append(f"{node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("singer_sdk"):
+            names = [node.module or "", *(alias.name for alias in node.names)]
+            if any(part.startswith("_") for name in names for part in name.split(".")):
+                uses.append(f"{node.lineno}: from {node.module} import ...")
+    return uses
+
+
+def test_no_module_outside_sdk_compat_uses_a_private_sdk_name():
+    private = sdk_private_names()
+    package = Path(tap_spinvoices.__file__).parent
+    found = {
+        str(path.relative_to(package)): uses
+        for path in sorted(package.rglob("*.py"))
+        if path.name != "sdk_compat.py"
+        and (uses := private_sdk_uses(path.read_text(encoding="utf-8"), private))
+    }
+    assert not found, (
+        f"private singer-sdk names used outside sdk_compat.py: {found}. Use the public API, "
+        "or move the use to sdk_compat.py with a contract test here"
+    )
+
+
+def test_the_private_use_check_finds_one():
+    source = (
+        "from singer_sdk.helpers._util import utc_now\n"
+        "def f(stream):\n"
+        "    return stream._tap.state, stream._stream_version\n"
+    )
+    assert sorted(private_sdk_uses(source, sdk_private_names())) == [
+        "1: from singer_sdk.helpers._util import ...",
+        "3: ._stream_version",
+        "3: ._tap",
     ]
