@@ -8,6 +8,12 @@ every setting declared in tap_spinvoices/settings_declaration.py, in order, plus
 built-in settings of the capabilities meltano.yml declares (stream-maps, schema-flattening,
 batch). tests/e2e/test_meltano.py checks the same agreement. docs/settings.md comes from the
 same declaration (scripts/generate_docs.py).
+
+The built-in settings are singer-sdk's words, which change between SDK releases (0.55 renames
+the batch_config label, for one), so the block records the SDK version it was generated with.
+``--check`` under that version compares every byte; under another one (the tap supports 0.54
+and 0.55) it compares the tap's own settings exactly and only asks that each built-in setting
+meltano.yml lists is still offered, with the same kind.
 """
 
 # ruff: noqa: INP001 - a script, not a package module
@@ -15,13 +21,18 @@ same declaration (scripts/generate_docs.py).
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+import textwrap
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import yaml
 from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STREAM_MAPS_CONFIG
+
+from tap_spinvoices.settings_declaration import DECLARED
 
 REPO = Path(__file__).resolve().parents[1]
 MELTANO_YML = REPO / "meltano.yml"
@@ -30,6 +41,9 @@ BEGIN = (
     " edit settings_declaration.py instead\n"
 )
 END = "    # END generated settings\n"
+SDK_LINE = "    # singer-sdk built-ins as of singer-sdk {version}\n"
+SDK_LINE_PATTERN = re.compile(r"    # singer-sdk built-ins as of singer-sdk (\S+)\n")
+OWN_SETTINGS = frozenset(setting.name for setting in DECLARED)
 BUILTIN_SETTINGS: dict[str, list[str]] = {
     "stream-maps": list(STREAM_MAPS_CONFIG["properties"]),
     "schema-flattening": list(FLATTENING_CONFIG["properties"]),
@@ -95,6 +109,35 @@ def render(properties: dict[str, Any], capabilities: list[str]) -> str:
     return "\n".join(out) + "\n"
 
 
+def installed_sdk() -> str:
+    """The version of the singer-sdk this interpreter has."""
+    return metadata.version("singer-sdk")
+
+
+def drift_across_sdk_versions(
+    listed: list[dict[str, Any]], expected: list[dict[str, Any]], offered: dict[str, Any]
+) -> list[str]:
+    """What is wrong with meltano.yml's settings when they came from another singer-sdk.
+
+    The tap's own settings must equal what the declaration renders; a built-in setting must
+    still be offered by the installed SDK, as the same kind.
+    """
+    problems: list[str] = []
+    own_listed = [s for s in listed if s["name"] in OWN_SETTINGS]
+    own_expected = [s for s in expected if s["name"] in OWN_SETTINGS]
+    if own_listed != own_expected:
+        problems.append("the tap's own settings differ from settings_declaration.py")
+    for setting in listed:
+        name = setting["name"]
+        if name in OWN_SETTINGS:
+            continue
+        if name not in offered:
+            problems.append(f"built-in setting {name} is no longer offered by singer-sdk")
+        elif setting.get("kind") != meltano_kind(offered[name]):
+            problems.append(f"built-in setting {name} changed kind")
+    return problems
+
+
 def main(argv: list[str]) -> int:
     """Rewrite (or with --check, verify) the generated block of meltano.yml."""
     text = MELTANO_YML.read_text()
@@ -106,9 +149,20 @@ def main(argv: list[str]) -> int:
     project = yaml.safe_load(text)
     (extractor,) = [p for p in project["plugins"]["extractors"] if p["name"] == "tap-spinvoices"]
     info = about()
-    updated = head + BEGIN + render(info["settings"]["properties"], extractor["capabilities"])
-    updated += END + tail
+    properties = info["settings"]["properties"]
+    block = render(properties, extractor["capabilities"])
+    sdk_line = SDK_LINE.format(version=installed_sdk())
+    updated = head + BEGIN + sdk_line + block + END + tail
     if "--check" in argv:
+        recorded = SDK_LINE_PATTERN.match(rest)
+        if recorded and recorded.group(1) != installed_sdk():
+            expected = yaml.safe_load(textwrap.dedent(block))
+            problems = drift_across_sdk_versions(
+                extractor.get("settings", []), expected, properties
+            )
+            for problem in problems:
+                sys.stderr.write(f"meltano.yml: {problem}\n")
+            return 1 if problems else 0
         if updated != text:
             sys.stderr.write(
                 "meltano.yml settings are out of date: run scripts/meltano_settings.py\n"

@@ -82,6 +82,10 @@ def test_settings_mirror_the_tap_config_schema_one_to_one(about):
         prop = props[name]
         where = f"meltano.yml setting {name}"
         assert setting.get("kind") == meltano_kind(prop), where
+        if name in builtin:
+            # singer-sdk's own words change between releases (0.54 and 0.55 are supported):
+            # scripts/meltano_settings.py --check compares them under the recorded version.
+            continue
         assert bool(setting.get("sensitive")) == bool(prop.get("secret")), where
         assert setting.get("description") == prop.get("description"), where
         assert setting.get("label") == prop.get("title"), where

@@ -247,3 +247,42 @@ def test_no_module_but_the_parser_reads_a_declared_setting_from_the_raw_config()
         for match in raw_read.finditer(path.read_text())
     ]
     assert readers == [], "read tap.settings (the parsed Settings) instead"
+
+
+OFFERED = {"stream_maps": {"type": ["object", "null"]}, "batch_config": {"type": "object"}}
+OWN = {"name": "start_date", "kind": "date_iso8601", "label": "Start date"}
+
+
+@pytest.mark.parametrize(
+    ("listed", "expected", "problems"),
+    [
+        pytest.param(
+            [OWN, {"name": "stream_maps", "kind": "object", "label": "Old words"}],
+            [OWN, {"name": "stream_maps", "kind": "object", "label": "New words"}],
+            [],
+            id="built-in-reworded-by-the-sdk",
+        ),
+        pytest.param(
+            [{**OWN, "label": "Stale"}],
+            [OWN],
+            ["the tap's own settings differ from settings_declaration.py"],
+            id="own-setting-stale",
+        ),
+        pytest.param(
+            [OWN, {"name": "faker_config", "kind": "object"}],
+            [OWN],
+            ["built-in setting faker_config is no longer offered by singer-sdk"],
+            id="built-in-gone",
+        ),
+        pytest.param(
+            [OWN, {"name": "batch_config", "kind": "string"}],
+            [OWN],
+            ["built-in setting batch_config changed kind"],
+            id="built-in-changed-kind",
+        ),
+    ],
+)
+def test_meltano_yml_from_another_sdk_version_is_checked_on_the_tap_settings_and_builtin_names(
+    listed, expected, problems
+):
+    assert meltano_settings.drift_across_sdk_versions(listed, expected, OFFERED) == problems
