@@ -60,7 +60,7 @@ from spapi_emulator.paths import (
 from spapi_emulator.pipeline import OPERATION_KEY, STATE_KEY, operation, require_access_token
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from aiohttp import web
 
@@ -102,6 +102,35 @@ def _static_answer(
         position = PagePosition(resolve(sent), _END, sent=sent)
         body[NEXT_TOKEN] = state.invoices_api.page_tokens.encode(name, position)
     return errors.json_response(body, status=example.status)
+
+
+def _list_start(
+    request: web.Request,
+    state: EmulatorState,
+    operation: str,
+    parameters: Iterable[str],
+    resolve: Callable[[dict[str, str]], dict[str, str]],
+) -> web.Response | PagePosition:
+    """Where a getInvoices / getInvoicesExports request starts, or a static sandbox answer.
+
+    Both list operations page the same way: a static example answers as it is; otherwise the
+    nextToken (refused on demand, under the reading in play) or the first call's arguments
+    give the position.
+    """
+    static = _static_answer(request, state, operation, resolve)
+    if static is not None:
+        return static
+    if NEXT_TOKEN in request.query and state.faults.refuse_next_token():
+        raise invalid_request(state.config.next_token_refusal_text)
+    return page_position(
+        request.query,
+        operation,
+        parameters,
+        state.invoices_api.page_tokens,
+        state.config.next_token_ttl,
+        follow_up=state.config.invoices_follow_up,
+        refusal=state.config.next_token_refusal_text,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,23 +217,16 @@ async def get_invoices(request: web.Request, state: EmulatorState) -> web.Respon
 
     """
     now = state.wall_clock()
-    static = _static_answer(
-        request, state, GET_INVOICES, lambda p: parse_invoices_query(p, now).params
-    )
-    if static is not None:
-        return static
-    api = state.invoices_api
-    if NEXT_TOKEN in request.query and state.faults.refuse_next_token():
-        raise invalid_request(state.config.next_token_refusal_text)
-    position = page_position(
-        request.query,
+    start = _list_start(
+        request,
+        state,
         GET_INVOICES,
         INVOICES_PARAMETERS,
-        api.page_tokens,
-        state.config.next_token_ttl,
-        follow_up=state.config.invoices_follow_up,
-        refusal=state.config.next_token_refusal_text,
+        lambda p: parse_invoices_query(p, now).params,
     )
+    if not isinstance(start, PagePosition):
+        return start
+    api, position = state.invoices_api, start
     query = parse_invoices_query(position.params, now)
     lo, hi = api.data.span(query.date_start, query.date_end)
     invoices = api.data.invoices
@@ -285,23 +307,16 @@ async def get_invoices_exports(request: web.Request, state: EmulatorState) -> we
 
     """
     now = state.wall_clock()
-    static = _static_answer(
-        request, state, GET_INVOICES_EXPORTS, lambda p: parse_exports_query(p, now).params
-    )
-    if static is not None:
-        return static
-    api = state.invoices_api
-    if NEXT_TOKEN in request.query and state.faults.refuse_next_token():
-        raise invalid_request(state.config.next_token_refusal_text)
-    position = page_position(
-        request.query,
+    start = _list_start(
+        request,
+        state,
         GET_INVOICES_EXPORTS,
         EXPORTS_PARAMETERS,
-        api.page_tokens,
-        state.config.next_token_ttl,
-        follow_up=state.config.invoices_follow_up,
-        refusal=state.config.next_token_refusal_text,
+        lambda p: parse_exports_query(p, now).params,
     )
+    if not isinstance(start, PagePosition):
+        return start
+    api, position = state.invoices_api, start
     query = parse_exports_query(position.params, now)
     records = api.export_records(query.date_start, query.date_end)
     clock = state.clock()
