@@ -21,7 +21,12 @@ Command line: ``python -m spapi_emulator --port 8080`` (see ``--help``).
 """
 
 from spapi_emulator.app import create_app
-from spapi_emulator.config import DEFAULT_RATE_LIMITS, EmulatorConfig
+from spapi_emulator.config import (
+    DEFAULT_RATE_LIMITS,
+    EmulatorConfig,
+    SellingPartner,
+    numbered_partners,
+)
 from spapi_emulator.server import EmulatorServer
 from spapi_emulator.state import EmulatorState
 from spapi_emulator.vendor.dataset import Dataset, Invoice
@@ -33,5 +38,7 @@ __all__ = [
     "EmulatorServer",
     "EmulatorState",
     "Invoice",
+    "SellingPartner",
     "create_app",
+    "numbered_partners",
 ]

@@ -19,6 +19,7 @@ from spapi_emulator.config import (
     FOLLOW_UP_READINGS,
     EmulatorConfig,
     ensure_loopback,
+    numbered_partners,
 )
 from spapi_emulator.errors import NEXT_TOKEN_REFUSALS
 from spapi_emulator.isotime import parse_iso8601
@@ -84,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
     add("--client-id", default=d.client_id)
     add("--client-secret", default=d.client_secret)
     add("--refresh-token", default=d.refresh_token)
+    add(
+        "--selling-partners",
+        type=int,
+        default=0,
+        metavar="N",
+        help=(
+            "N more selling partners of the same app, each with its own data and buckets: "
+            "refresh tokens Atzr|emulator-refresh-token-2 ... -(N+1); the first one's purchase "
+            "order numbers overlap the primary's on purpose"
+        ),
+    )
     add("--access-token-ttl", type=float, default=d.access_token_ttl, help="seconds")
     add("--rdt-ttl", type=float, default=d.rdt_ttl, help="seconds")
     add("--no-require-rdt", action="store_true", help="accept plain LWA tokens on DF calls")
@@ -157,6 +169,7 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         client_id=args.client_id,
         client_secret=args.client_secret,
         refresh_token=args.refresh_token,
+        selling_partners=numbered_partners(args.selling_partners, args.seed),
         access_token_ttl=args.access_token_ttl,
         rdt_ttl=args.rdt_ttl,
         require_rdt=not args.no_require_rdt,

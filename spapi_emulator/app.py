@@ -10,7 +10,7 @@ from aiohttp import web
 from spapi_emulator import auth_routes, errors
 from spapi_emulator.invoices import routes as invoices_routes
 from spapi_emulator.paths import STATS_PATH
-from spapi_emulator.pipeline import OPERATION_KEY, RESET_KEY, STATE_KEY
+from spapi_emulator.pipeline import OPERATION_KEY, PARTNER_KEY, RESET_KEY, STATE_KEY
 from spapi_emulator.state import EmulatorState
 from spapi_emulator.stats import CONNECTION_RESET
 from spapi_emulator.vendor import routes as vendor_routes
@@ -66,7 +66,7 @@ async def _sp_api_middleware(
             response.headers["x-amzn-RateLimit-Limit"] = format_rate(plan[0])
     if request.path != STATS_PATH:
         status = CONNECTION_RESET if request.get(RESET_KEY) else response.status
-        state.stats.record(operation or UNMATCHED, status)
+        request.get(PARTNER_KEY, state).stats.record(operation or UNMATCHED, status)
     return response
 
 

@@ -77,11 +77,13 @@ async def lwa_token(request: web.Request, state: EmulatorState) -> web.Response:
     refresh_token = form.get("refresh_token")
     if not refresh_token:
         return _missing("refresh_token")
-    if refresh_token != config.refresh_token:
+    partner = state.partner_for_refresh_token(refresh_token)
+    if partner is None:
         return _lwa_error(
             400, "invalid_grant", "The request has an invalid grant parameter : refresh_token"
         )
-    token = state.tokens.issue_access_token(config.access_token_ttl)
+    # The access token opens the data and buckets of the partner who granted this token.
+    token = state.tokens.issue_access_token(config.access_token_ttl, partner.selling_partner_id)
     return errors.json_response(
         {
             "access_token": token.value,
@@ -165,7 +167,9 @@ async def create_restricted_data_token(request: web.Request, state: EmulatorStat
         # the vendor did not re-authorize after it was added (amzn/selling-partner-api-docs#1396,
         # amzn/selling-partner-api-models#4382).
         raise errors.invalid_input(errors.RDT_ACCESS_DENIED)
-    token = state.tokens.issue_restricted_data_token(paths, state.config.rdt_ttl)
+    token = state.tokens.issue_restricted_data_token(
+        paths, state.config.rdt_ttl, state.selling_partner_id
+    )
     return errors.json_response(
         {"restrictedDataToken": token.value, "expiresIn": int(state.config.rdt_ttl)}
     )

@@ -81,6 +81,54 @@ def _default_rate_limits() -> dict[str, tuple[float, int]]:
 DOCUMENT_BODIES = ("zip", "xml", "broken")
 
 
+@dataclass(frozen=True)
+class SellingPartner:
+    """Another selling partner who authorised the same app (same client id and secret).
+
+    Amazon's usage plans belong to a selling partner and application pair, so each partner
+    gets its own token buckets, and its own dataset (built from ``seed`` and
+    ``purchase_order_prefix``; everything else is the emulator's config).
+
+    Attributes:
+        selling_partner_id: A label naming the partner in stats and logs.
+        refresh_token: The refresh token this partner granted the app.
+        seed: Seed of this partner's datasets.
+        purchase_order_prefix: Letters its purchase order numbers start with; the emulator's
+            own ``purchase_order_prefix`` (default ``PO``) makes numbers overlap on purpose.
+
+    """
+
+    selling_partner_id: str
+    refresh_token: str
+    seed: int
+    purchase_order_prefix: str = "PO"
+
+
+def numbered_partners(count: int, seed: int) -> tuple[SellingPartner, ...]:
+    """``count`` extra selling partners: ``SP2``, ``SP3``, ... with refresh tokens ``...-2``, ...
+
+    The first one shares the default ``PO`` prefix (its purchase order numbers overlap the
+    primary partner's on purpose); the others get ``PB``, ``PC``, ... (no overlap).
+
+    Args:
+        count: How many partners besides the primary one.
+        seed: The emulator's seed; partner k gets seed + k.
+
+    Returns:
+        The partners.
+
+    """
+    return tuple(
+        SellingPartner(
+            selling_partner_id=f"SP{k + 1}",
+            refresh_token=f"Atzr|emulator-refresh-token-{k + 1}",
+            seed=seed + k,
+            purchase_order_prefix="PO" if k == 1 else "P" + chr(ord("A") + k - 1),
+        )
+        for k in range(1, count + 1)
+    )
+
+
 @dataclass
 class EmulatorConfig:
     """Everything that shapes the emulator's data and behaviour.
@@ -103,7 +151,11 @@ class EmulatorConfig:
             window-boundary tests have real cases; 0 disables.
         client_id: The only valid LWA client id.
         client_secret: The only valid LWA client secret.
-        refresh_token: The only valid LWA refresh token.
+        refresh_token: The primary selling partner's LWA refresh token.
+        selling_partner_id: Label of the primary selling partner (stats only).
+        purchase_order_prefix: Letters every purchase order number starts with.
+        selling_partners: Further selling partners of the same app, each with its own refresh
+            token, dataset and token buckets (see ``SellingPartner``).
         access_token_ttl: Lifetime of LWA access tokens in seconds (real service: 3600).
         rdt_ttl: Lifetime of restricted data tokens in seconds (real service: 3600).
         require_rdt: getCustomerInvoices demands an RDT minted for its exact path; False also
@@ -190,6 +242,9 @@ class EmulatorConfig:
     client_id: str = "emulator-client-id"
     client_secret: str = "emulator-client-secret"  # noqa: S105 - a well-known fake credential
     refresh_token: str = "Atzr|emulator-refresh-token"  # noqa: S105 - a well-known fake credential
+    selling_partner_id: str = "SP1"
+    purchase_order_prefix: str = "PO"
+    selling_partners: tuple[SellingPartner, ...] = ()
     access_token_ttl: float = 3600.0
     rdt_ttl: float = 3600.0
     require_rdt: bool = True
@@ -250,6 +305,7 @@ class EmulatorConfig:
             raise ValueError(f"content_bytes must be at least {len(PDF_HEADER)}")
         if self.boundary_every < 0:
             raise ValueError("boundary_every must be >= 0")
+        self._check_partners()
         if self.time_scale <= 0:
             raise ValueError("time_scale must be > 0")
         low, high = self.latency_ms
@@ -274,6 +330,18 @@ class EmulatorConfig:
     def next_token_refusal_text(self) -> str:
         """The message of a refused nextToken in the chosen wording."""
         return NEXT_TOKEN_REFUSALS[self.next_token_refusal]
+
+    def _check_partners(self) -> None:
+        """Reject selling partners the datasets or the LWA route cannot tell apart."""
+        prefixes = [
+            self.purchase_order_prefix,
+            *(p.purchase_order_prefix for p in self.selling_partners),
+        ]
+        if not all(prefix.isalnum() and prefix.isascii() for prefix in prefixes):
+            raise ValueError("purchase order prefixes must be ASCII letters and digits")
+        tokens = [self.refresh_token, *(p.refresh_token for p in self.selling_partners)]
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("every selling partner needs its own refresh token")
 
     def _check_invoices_api(self) -> None:
         """Reject Invoices API settings out of range (see ``__post_init__``)."""

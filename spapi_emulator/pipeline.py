@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 STATE_KEY = web.AppKey("spapi_emulator_state", EmulatorState)
 OPERATION_KEY = web.RequestKey("spapi_emulator_operation", str)
 RESET_KEY = web.RequestKey("spapi_emulator_reset", bool)
+# The selling partner's state a request was served from (its counters and buckets).
+PARTNER_KEY = web.RequestKey("spapi_emulator_partner", EmulatorState)
 
 
 def operation(
@@ -56,7 +58,11 @@ def operation(
     def decorate(handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         @functools.wraps(handler)
         async def wrapped(request: web.Request) -> web.StreamResponse:
-            state = request.app[STATE_KEY]
+            # Each selling partner has its own buckets and data: the token says whose call it is.
+            state = request.app[STATE_KEY].partner_for_access_token(
+                request.headers.get("x-amz-access-token")
+            )
+            request[PARTNER_KEY] = state
             request[OPERATION_KEY] = name
             await state.gate.pass_through()
             if request.transport is None or request.transport.is_closing():

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from spapi_emulator.buckets import RateLimiter
-from spapi_emulator.config import EmulatorConfig
+from spapi_emulator.config import EmulatorConfig, SellingPartner
 from spapi_emulator.faults import FaultInjector
 from spapi_emulator.gate import RequestGate
 from spapi_emulator.invoices.exports import InvoicesApi
@@ -27,7 +28,13 @@ def _utc_now() -> datetime:
 class EmulatorState:
     """Everything one emulator instance knows; shared by its handlers.
 
+    One state per selling partner: the primary one (the config's own refresh token) holds
+    the others in ``partners``; they share the live config, the token store and the clocks,
+    and each has its own datasets, token buckets, nextTokens and counters.
+
     Attributes:
+        selling_partner_id: Whose state this is.
+        partners: selling_partner_id -> state of every partner, this one included.
         config: The live config; change fault and limit fields at any time.
         dataset: The seeded invoices.
         invoices_api: The Invoices API's seeded invoices, live exports and documents.
@@ -48,6 +55,8 @@ class EmulatorState:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = _utc_now,
+        partner: SellingPartner | None = None,
+        tokens: TokenStore | None = None,
     ) -> None:
         """Build the state; the datasets are generated here.
 
@@ -55,19 +64,64 @@ class EmulatorState:
             config: Emulator settings; defaults to ``EmulatorConfig()``.
             clock: Monotonic clock in seconds; inject a fake one to test expiry and refills.
             wall_clock: Returns the current aware datetime.
+            partner: Build the state of this further selling partner (internal).
+            tokens: The token store shared with the primary partner (internal).
 
         """
         self.config = config if config is not None else EmulatorConfig()
         self.clock = clock
         self.wall_clock = wall_clock
-        self.dataset = Dataset(self.config)
-        self.invoices_api = InvoicesApi(self.config, clock=clock, wall_clock=wall_clock)
-        self.tokens = TokenStore(clock)
+        self._partner = partner
+        data_config = self.config
+        if partner is None:
+            self.selling_partner_id = self.config.selling_partner_id
+        else:
+            self.selling_partner_id = partner.selling_partner_id
+            data_config = dataclasses.replace(
+                self.config,
+                seed=partner.seed,
+                purchase_order_prefix=partner.purchase_order_prefix,
+                refresh_token=partner.refresh_token,
+                selling_partners=(),
+            )
+        self.dataset = Dataset(data_config)
+        self.invoices_api = InvoicesApi(data_config, clock=clock, wall_clock=wall_clock)
+        self.tokens = tokens if tokens is not None else TokenStore(clock)
         self.limiter = RateLimiter(self.config, clock)
         self.faults = FaultInjector(self.config)
         self.next_tokens = NextTokenCodec(clock)
         self.stats = Stats()
         self.gate = RequestGate()
+        self.partners: dict[str, EmulatorState] = {self.selling_partner_id: self}
+        if partner is None:
+            for other in self.config.selling_partners:
+                self.partners[other.selling_partner_id] = EmulatorState(
+                    self.config,
+                    clock=clock,
+                    wall_clock=wall_clock,
+                    partner=other,
+                    tokens=self.tokens,
+                )
+
+    @property
+    def refresh_token(self) -> str:
+        """The refresh token that opens this state (the primary's is read live from config)."""
+        return self.config.refresh_token if self._partner is None else self._partner.refresh_token
+
+    def partner_for_refresh_token(self, refresh_token: str) -> EmulatorState | None:
+        """Return the state of the selling partner who granted this refresh token, if any."""
+        for state in self.partners.values():
+            if state.refresh_token == refresh_token:
+                return state
+        return None
+
+    def partner_for_access_token(self, value: str | None) -> EmulatorState:
+        """Return the state of the partner a presented token was issued for (else this one).
+
+        An unknown token resolves to this state, whose authorization then answers 403.
+        """
+        owner = self.tokens.owner(value)
+        return self.partners.get(owner, self) if owner else self
 
     def issued_secrets(self) -> list[str]:
         """Return every secret a client could leak: issued tokens and the LWA credentials.
@@ -76,7 +130,8 @@ class EmulatorState:
             Every access token and RDT ever issued, then the client secret and refresh token.
 
         """
-        return [*self.tokens.issued(), self.config.client_secret, self.config.refresh_token]
+        refresh_tokens = [state.refresh_token for state in self.partners.values()]
+        return [*self.tokens.issued(), self.config.client_secret, *refresh_tokens]
 
     def stats_snapshot(self) -> dict[str, object]:
         """Return the counters and the server-side bucket settings, JSON-ready.
@@ -85,4 +140,16 @@ class EmulatorState:
             {"operations": per-operation counters, "rate_limits": per-operation buckets}.
 
         """
-        return {"operations": self.stats.snapshot(), "rate_limits": self.limiter.settings()}
+        snapshot: dict[str, object] = {
+            "operations": self.stats.snapshot(),
+            "rate_limits": self.limiter.settings(),
+        }
+        if len(self.partners) > 1:
+            snapshot["selling_partners"] = {
+                partner_id: {
+                    "operations": state.stats.snapshot(),
+                    "rate_limits": state.limiter.settings(),
+                }
+                for partner_id, state in self.partners.items()
+            }
+        return snapshot

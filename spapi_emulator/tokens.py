@@ -40,6 +40,7 @@ class IssuedToken:
         kind: Access token or RDT.
         expires_at: Monotonic clock reading after which the token is expired.
         paths: For RDTs, the restricted paths it was minted for (method GET).
+        owner: The selling partner it was issued for (``selling_partner_id``).
 
     """
 
@@ -47,6 +48,7 @@ class IssuedToken:
     kind: TokenKind
     expires_at: float
     paths: frozenset[str] = frozenset()
+    owner: str = ""
 
 
 class TokenStore:
@@ -66,30 +68,34 @@ class TokenStore:
         self._tokens: dict[str, IssuedToken] = {}
         self._lock = threading.Lock()
 
-    def issue_access_token(self, ttl: float) -> IssuedToken:
+    def issue_access_token(self, ttl: float, owner: str = "") -> IssuedToken:
         """Mint a random LWA access token.
 
         Args:
             ttl: Lifetime in seconds.
+            owner: The selling partner whose refresh token was exchanged.
 
         Returns:
             The new token.
 
         """
-        return self._issue(ACCESS_TOKEN_PREFIX, TokenKind.ACCESS, ttl, ())
+        return self._issue(ACCESS_TOKEN_PREFIX, TokenKind.ACCESS, ttl, (), owner)
 
-    def issue_restricted_data_token(self, paths: Iterable[str], ttl: float) -> IssuedToken:
+    def issue_restricted_data_token(
+        self, paths: Iterable[str], ttl: float, owner: str = ""
+    ) -> IssuedToken:
         """Mint a random RDT valid for exactly these paths.
 
         Args:
             paths: The restricted paths of the createRestrictedDataToken request.
             ttl: Lifetime in seconds.
+            owner: The selling partner of the access token that asked for it.
 
         Returns:
             The new token.
 
         """
-        return self._issue(RDT_PREFIX, TokenKind.RESTRICTED, ttl, paths)
+        return self._issue(RDT_PREFIX, TokenKind.RESTRICTED, ttl, paths, owner)
 
     def lookup(self, value: str | None) -> tuple[TokenStatus, IssuedToken | None]:
         """Classify a presented token.
@@ -114,12 +120,21 @@ class TokenStore:
         with self._lock:
             return list(self._tokens)
 
-    def _issue(self, prefix: str, kind: TokenKind, ttl: float, paths: Iterable[str]) -> IssuedToken:
+    def owner(self, value: str | None) -> str | None:
+        """Return the selling partner a presented token was issued for (None: never issued)."""
+        with self._lock:
+            token = self._tokens.get(value) if value else None
+        return None if token is None else token.owner
+
+    def _issue(
+        self, prefix: str, kind: TokenKind, ttl: float, paths: Iterable[str], owner: str
+    ) -> IssuedToken:
         token = IssuedToken(
             value=prefix + secrets.token_urlsafe(48),
             kind=kind,
             expires_at=self._clock() + ttl,
             paths=frozenset(paths),
+            owner=owner,
         )
         with self._lock:
             self._tokens[token.value] = token

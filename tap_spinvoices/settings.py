@@ -13,6 +13,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from tap_spinvoices import settings_declaration as declared
+from tap_spinvoices.account import ACCOUNT_ID_PATTERN
 from tap_spinvoices.errors import ConfigError
 from tap_spinvoices.settings_declaration import ENDPOINTS, Setting
 from tap_spinvoices.spapi.operations import LWA_TOKEN_URL
@@ -31,6 +32,7 @@ class Settings:
     lwa_client_id: str
     lwa_client_secret: str
     refresh_token: str
+    account_id: str
     start_date: datetime
     end_date: datetime
     region: str | None
@@ -77,6 +79,7 @@ def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Se
         lwa_client_id=credentials[declared.LWA_CLIENT_ID.name],
         lwa_client_secret=credentials[declared.LWA_CLIENT_SECRET.name],
         refresh_token=credentials[declared.REFRESH_TOKEN.name],
+        account_id=_account_id(config),
         start_date=start,
         end_date=end,
         region=region,
@@ -111,6 +114,21 @@ def _credentials(config: dict[str, Any]) -> dict[str, str]:
             raise ConfigError(name, "missing or empty", f"set {name} to your LWA app credential")
         credentials[name] = value
     return credentials
+
+
+def _account_id(config: dict[str, Any]) -> str:
+    """The account label (account.py); unset or empty is the declared default."""
+    setting = declared.ACCOUNT_ID
+    value = config.get(setting.name)
+    if value is None or value == "":
+        return str(setting.default)
+    if not isinstance(value, str) or not ACCOUNT_ID_PATTERN.fullmatch(value):
+        raise ConfigError(
+            setting.name,
+            f"{value!r} is not a label of 1-64 letters, digits, '.', '_' or '-'",
+            "use the vendor code or another short label, e.g. V1234 or acme-eu",
+        )
+    return value
 
 
 def _date_range(config: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:

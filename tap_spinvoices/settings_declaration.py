@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from singer_sdk import typing as th
 
+from tap_spinvoices.account import DEFAULT_ACCOUNT_ID
 from tap_spinvoices.spapi.operations import CUSTOMER_INVOICES_BY_VERSION, LWA_TOKEN_URL
 
 # SP-API regional hosts (developer-docs "SP-API endpoints"): India is served by EU, Brazil by NA.
@@ -139,6 +140,19 @@ REFRESH_TOKEN: Final = Setting(
     example="Atzr|IwEBIA...",
     required=True,
     secret=True,
+)
+ACCOUNT_ID: Final = Setting(
+    "account_id",
+    Kind.STRING,
+    Group.CREDENTIALS,
+    title="Account ID",
+    description=(
+        "Your label for the selling partner of this refresh_token (e.g. the vendor code; "
+        "1-64 letters, digits, '.', '_' or '-'): written into every record and part of every "
+        "primary key, so many accounts load into the same tables."
+    ),
+    example="V1234",
+    default=DEFAULT_ACCOUNT_ID,
 )
 START_DATE: Final = Setting(
     "start_date",
@@ -401,6 +415,7 @@ DECLARED: Final[tuple[Setting, ...]] = (
     LWA_CLIENT_ID,
     LWA_CLIENT_SECRET,
     REFRESH_TOKEN,
+    ACCOUNT_ID,
     START_DATE,
     END_DATE,
     REGION,

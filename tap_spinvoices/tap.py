@@ -23,6 +23,7 @@ from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
+from tap_spinvoices.account import keys_with_account
 from tap_spinvoices.errors import (
     CatalogError,
     ConfigError,
@@ -159,6 +160,8 @@ class TapSpinvoices(ConfigCheckedTap):
         streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
         for stream in streams:
             stream_logger(stream).addFilter(_drop_sdk_failure_line)
+            # Many accounts share the tables: every key says whose the row is (account.py).
+            stream.primary_keys = keys_with_account(list(stream.primary_keys or []))
         return streams
 
     @classmethod

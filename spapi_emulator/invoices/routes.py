@@ -402,7 +402,15 @@ async def s3_download(request: web.Request) -> web.StreamResponse:
         200 ``application/zip`` or an S3 XML error.
 
     """
-    response, name = documents.download(request, request.app[STATE_KEY].invoices_api)
+    # Every selling partner signs its own URLs: the one whose key signed this URL serves it.
+    primary = request.app[STATE_KEY]
+    signed_by = (
+        state.invoices_api
+        for state in primary.partners.values()
+        if state.invoices_api.urls.check(request.path, request.query)[0]
+        is not documents.UrlCheck.BAD_SIGNATURE
+    )
+    response, name = documents.download(request, next(signed_by, primary.invoices_api))
     request[OPERATION_KEY] = name
     return response
 

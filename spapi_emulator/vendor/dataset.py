@@ -123,7 +123,8 @@ class Dataset:
     For each party and day, ``invoices_per_day`` invoices get millisecond timestamps spread
     uniformly over the day; every ``boundary_every``-th one (by time) is moved exactly onto a
     whole hour, midnight first, so strict-versus-inclusive window bounds have real cases.
-    Purchase order numbers are ``"PO" + party index (2 digits) + day (5) + sequence (6)``.
+    Purchase order numbers are ``purchase_order_prefix`` (``"PO"``) + party index (2 digits) +
+    day (5) + sequence (6).
     """
 
     def __init__(self, config: EmulatorConfig) -> None:
@@ -138,6 +139,7 @@ class Dataset:
         self.end = self.start + timedelta(days=config.days)
         self.parties: tuple[str, ...] = tuple(config.parties)
         self.content_bytes = config.content_bytes
+        prefix = config.purchase_order_prefix
         rows: list[tuple[int, str, Invoice]] = []
         by_party: dict[str, list[tuple[int, str, Invoice]]] = {p: [] for p in self.parties}
         start_us = to_micros(self.start)
@@ -149,7 +151,7 @@ class Dataset:
                 day_us = start_us + day * _MS_PER_DAY * _US_PER_MS
                 for seq, offset in enumerate(offsets):
                     micros = day_us + offset * _US_PER_MS
-                    po = f"PO{party_index:02d}{day:05d}{seq:06d}"
+                    po = f"{prefix}{party_index:02d}{day:05d}{seq:06d}"
                     row = (micros, po, Invoice(po, party, from_micros(micros)))
                     rows.append(row)
                     by_party[party].append(row)

@@ -29,6 +29,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from typing_extensions import override
 from yarl import URL
 
+from tap_spinvoices.account import ACCOUNT_ID
 from tap_spinvoices.errors import RetriesExhaustedError, SpinvoicesError, unexpected_response
 from tap_spinvoices.nfe.fields import INVOICE_FIELDS, PARSED
 from tap_spinvoices.spapi.operations import GET_INVOICES_DOCUMENT
@@ -300,6 +301,7 @@ class InvoiceDocumentsStream(SessionStream):
                         await deliver(("file", (document_id, *file)))
                 await deliver(("done", document_id))
 
+        account = self.run.settings.account_id
         for kind, payload in self.session_events(fetch, max_pending=2):
             if kind == "file":
                 document_id, file_name, data, last = payload
@@ -310,6 +312,7 @@ class InvoiceDocumentsStream(SessionStream):
                     export_id=export_id,
                     marketplace=marketplace,
                 )
+                record[ACCOUNT_ID] = account
                 self._keep_child_records(record, outcome)
                 self._document_ending = document_id if last else None
                 yield record
@@ -343,6 +346,7 @@ class InvoiceDocumentsStream(SessionStream):
             "invoicesDocumentId": record["invoicesDocumentId"],
             "exportId": record["exportId"],
             "marketplaceId": record["marketplaceId"],
+            ACCOUNT_ID: record[ACCOUNT_ID],  # items and events are the parent's account's
         }
         for stream_name, rows in ((ITEMS_STREAM, outcome.items), (EVENTS_STREAM, outcome.events)):
             if rows:

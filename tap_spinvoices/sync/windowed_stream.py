@@ -14,6 +14,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.metrics import DEFAULT_LOG_INTERVAL
 from typing_extensions import override
 
+from tap_spinvoices.account import ACCOUNT_ID, schema_with_account
 from tap_spinvoices.output.page_writer import RecordPageWriter
 from tap_spinvoices.sync.bookmarks import (
     REPLICATION_KEY,
@@ -71,15 +72,24 @@ class _WindowedSync:
     plan: SyncPlan
     progress: SyncProgress
     key: str
+    account: str  # the account_id setting, stamped on every record (account.py)
     dedup: AdjacentWindowDeduplicator = field(default_factory=AdjacentWindowDeduplicator)
 
     def new_records(self, page: Page[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The page's records not already written by the window before (prelude: all)."""
+        """The page's records not already written by the window before (prelude: all).
+
+        Each says whose it is: one dict store a record (~30 ns of the tap's ~5 us).
+        """
         self.progress.add_records(len(page.records))
         if page.window_index == PRELUDE_WINDOW_INDEX:
-            return page.records
-        is_new, key = self.dedup.is_new, self.key
-        return [r for r in page.records if is_new(r[key])]
+            records = page.records
+        else:
+            is_new, key = self.dedup.is_new, self.key
+            records = [r for r in page.records if is_new(r[key])]
+        account = self.account
+        for record in records:
+            record[ACCOUNT_ID] = account
+        return records
 
     def apply(self, change: StateChange) -> None:
         """Apply a state change asked for by the I/O thread and write the STATE."""
@@ -169,7 +179,13 @@ class WindowedStream(SessionStream):
         plan = self.plan_sync(context)
         if plan is None:
             return
-        sync = _WindowedSync(self, plan, self._progress(plan, context), self.primary_keys[0])
+        sync = _WindowedSync(
+            self,
+            plan,
+            self._progress(plan, context),
+            self.primary_keys[0],
+            self.run.settings.account_id,
+        )
         page_writer = self._page_writer()
         events = self._events(plan, context)
         for event in events:
@@ -295,7 +311,9 @@ async def _nothing() -> AsyncIterator[list[dict[str, Any]] | StateChange]:
 
 
 def load_schema(name: str) -> dict[str, Any]:
-    """A stream's JSON schema from tap_spinvoices/schemas/."""
+    """A stream's JSON schema from tap_spinvoices/schemas/, with the account_id property.
+
+    Every stream carries account_id (account.py), so the files do not repeat it.
+    """
     text = resources.files("tap_spinvoices.schemas").joinpath(f"{name}.json").read_text()
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    return schema_with_account(json.loads(text))

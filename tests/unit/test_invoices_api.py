@@ -121,4 +121,4 @@ def test_schema_fields_are_the_models_fields(stream, definition):
         assert expected in ours["type"]
         if spec.get("format"):
             assert ours["format"] == spec["format"]
-    assert set(schema) - set(model) == {"marketplaceId", "window_start", "window_end"}
+    assert set(schema) - set(model) == {"marketplaceId", "window_start", "window_end", "account_id"}
