@@ -27,7 +27,7 @@ import subprocess
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import yaml
 
@@ -93,7 +93,7 @@ def load_plan(path: Path) -> Plan:
     return parse_plan(raw, where=str(path))
 
 
-def parse_plan(raw: Any, *, where: str = "accounts file") -> Plan:
+def parse_plan(raw: object, *, where: str = "accounts file") -> Plan:
     """Check a parsed account list; every problem names the entry and the fix."""
     if not isinstance(raw, dict) or not isinstance(raw.get("accounts"), list):
         raise AccountsFileError(
@@ -208,6 +208,7 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
+        """The run exited 0."""
         return self.returncode == 0
 
     def summary(self) -> str:
@@ -237,7 +238,7 @@ def error_line(log_text: str, plan: Plan) -> str:
             role = _FAILED_PLUGIN.get(message)
             if role is not None and failed is None:
                 failed = plan.extractor if role == "extractor" else plan.loader
-            elif match["level"] == "error" and message not in {"Block run completed"}:
+            elif match["level"] == "error" and message != "Block run completed":
                 meltano_error = meltano_error or message
         elif not message.startswith("METRIC:"):
             last_said[source] = message

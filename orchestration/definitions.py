@@ -18,10 +18,10 @@ STATE only from what the loader committed.
 # No "from __future__ import annotations": Dagster reads the op's context annotation.
 import os
 import re
-from typing import Any
 
 from dagster import (
     Definitions,
+    ExecutorDefinition,
     Failure,
     In,
     JobDefinition,
@@ -81,7 +81,7 @@ def prepare_op(plan: Plan) -> OpDefinition:
     return prepare_meltano_database
 
 
-def executor(plan: Plan) -> Any:
+def executor(plan: Plan) -> ExecutorDefinition:
     """Where the account steps run: this machine (default), Kubernetes Jobs or Celery."""
     kind = os.environ.get(EXECUTOR_ENV, "multiprocess")
     if kind == "k8s":
@@ -113,7 +113,9 @@ def build_jobs(plan: Plan) -> list[JobDefinition]:
     return [sync_all_accounts, *(single_account_job(step, prepare, chosen) for step in ops)]
 
 
-def single_account_job(step: OpDefinition, prepare: OpDefinition, chosen: Any) -> JobDefinition:
+def single_account_job(
+    step: OpDefinition, prepare: OpDefinition, chosen: ExecutorDefinition
+) -> JobDefinition:
     """A job running one account's op alone (named like the op: sync_<account_id>)."""
 
     @job(name=step.name, executor_def=chosen)
