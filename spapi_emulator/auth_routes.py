@@ -82,6 +82,7 @@ async def lwa_token(request: web.Request, state: EmulatorState) -> web.Response:
         return _lwa_error(
             400, "invalid_grant", "The request has an invalid grant parameter : refresh_token"
         )
+    await state.rendezvous(partner)
     # The access token opens the data and buckets of the partner who granted this token.
     token = state.tokens.issue_access_token(config.access_token_ttl, partner.selling_partner_id)
     return errors.json_response(

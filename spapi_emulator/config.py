@@ -156,6 +156,9 @@ class EmulatorConfig:
         purchase_order_prefix: Letters every purchase order number starts with.
         selling_partners: Further selling partners of the same app, each with its own refresh
             token, dataset and token buckets (see ``SellingPartner``).
+        token_rendezvous: The token endpoint answers no valid refresh token until this many
+            distinct selling partners have asked: a test that N accounts really run at once
+            (sequential runs would wait forever). 0: off. Python only, no CLI flag.
         access_token_ttl: Lifetime of LWA access tokens in seconds (real service: 3600).
         rdt_ttl: Lifetime of restricted data tokens in seconds (real service: 3600).
         require_rdt: getCustomerInvoices demands an RDT minted for its exact path; False also
@@ -245,6 +248,7 @@ class EmulatorConfig:
     selling_partner_id: str = "SP1"
     purchase_order_prefix: str = "PO"
     selling_partners: tuple[SellingPartner, ...] = ()
+    token_rendezvous: int = 0
     access_token_ttl: float = 3600.0
     rdt_ttl: float = 3600.0
     require_rdt: bool = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from datetime import UTC, datetime
@@ -92,6 +93,8 @@ class EmulatorState:
         self.next_tokens = NextTokenCodec(clock)
         self.stats = Stats()
         self.gate = RequestGate()
+        self._rendezvous: asyncio.Event | None = None
+        self._rendezvous_seen: set[str] = set()
         self.partners: dict[str, EmulatorState] = {self.selling_partner_id: self}
         if partner is None:
             for other in self.config.selling_partners:
@@ -107,6 +110,18 @@ class EmulatorState:
     def refresh_token(self) -> str:
         """The refresh token that opens this state (the primary's is read live from config)."""
         return self.config.refresh_token if self._partner is None else self._partner.refresh_token
+
+    async def rendezvous(self, partner: EmulatorState) -> None:
+        """Wait until ``config.token_rendezvous`` distinct partners have asked for a token."""
+        wanted = self.config.token_rendezvous
+        if wanted <= 0:
+            return
+        if self._rendezvous is None:  # made on the server's loop, at its first use
+            self._rendezvous = asyncio.Event()
+        self._rendezvous_seen.add(partner.selling_partner_id)
+        if len(self._rendezvous_seen) >= wanted:
+            self._rendezvous.set()
+        await self._rendezvous.wait()
 
     def partner_for_refresh_token(self, refresh_token: str) -> EmulatorState | None:
         """Return the state of the selling partner who granted this refresh token, if any."""
