@@ -1,4 +1,4 @@
-"""Write meltano-hub/tap-spinvoices.yml: the extractor's definition for other Meltano projects.
+r"""Write meltano-hub/tap-spinvoices.yml: the extractor's definition for other Meltano projects.
 
     .venv/bin/python scripts/meltano_plugin_ref.py          # rewrite it from meltano.yml
     .venv/bin/python scripts/meltano_plugin_ref.py --check  # exit 1 if it is out of date
