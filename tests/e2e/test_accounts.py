@@ -35,10 +35,7 @@ if TYPE_CHECKING:
     from tests.e2e.pgserver import PostgresServer
 
 DAGSTER = REPO / ".venv-dagster" / "bin" / "dagster"
-DAGSTER_HINT = (
-    "Dagster is missing: `python3 -m venv .venv-dagster && .venv-dagster/bin/pip install "
-    "-r orchestration/requirements.txt` (.ci/run does this)"
-)
+DAGSTER_HINT = "Dagster is missing: run scripts/install-dagster (.ci/run does)"
 SCHEMA = "accounts"
 START, FIRST_END, SECOND_END = (
     "2024-01-01T00:00:00Z",

@@ -7,8 +7,10 @@ on purpose, so a loader that keys on the number alone would mix them up).
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
+import aiohttp
 import pytest
 
 from spapi_emulator import EmulatorConfig, SellingPartner, numbered_partners
@@ -103,3 +105,32 @@ def test_partners_that_cannot_be_told_apart_are_refused(
 ) -> None:
     with pytest.raises(ValueError, match=r"refresh token|prefixes"):
         EmulatorConfig(selling_partners=partners)
+
+
+def test_token_rendezvous_answers_once_enough_partners_asked(
+    make_emulator: Callable[..., EmulatorServer],
+) -> None:
+    emu = make_emulator(selling_partners=PARTNERS, token_rendezvous=2)
+    config = emu.config
+
+    async def token(session: aiohttp.ClientSession, refresh_token: str) -> int:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": config.client_id,
+            "client_secret": config.client_secret,
+        }
+        async with session.post(emu.url + "/auth/o2/token", data=form) as reply:
+            return reply.status
+
+    async def scenario() -> tuple[bool, list[int]]:
+        async with aiohttp.ClientSession() as session:
+            first = asyncio.create_task(token(session, config.refresh_token))
+            # One partner alone is held: the wait below ends by its timeout, not an answer.
+            done, _ = await asyncio.wait({first}, timeout=0.3)
+            second = await token(session, PARTNERS[0].refresh_token)
+            return bool(done), [await first, second]
+
+    held, statuses = asyncio.run(scenario())
+    assert not held
+    assert statuses == [200, 200]
