@@ -91,7 +91,7 @@ class EmulatorState:
         self.limiter = RateLimiter(self.config, clock)
         self.faults = FaultInjector(self.config)
         self.next_tokens = NextTokenCodec(clock)
-        self.stats = Stats()
+        self.stats = Stats(clock)
         self.gate = RequestGate()
         self._rendezvous: asyncio.Event | None = None
         self._rendezvous_seen: set[str] = set()

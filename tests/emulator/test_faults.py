@@ -98,7 +98,10 @@ def test_first_rdt_call_answers_503_once(api: Api, emu: EmulatorServer) -> None:
 def test_fault_free_run_counts_only_successes(api: Api, emu: EmulatorServer) -> None:
     api.invoices(api.rdt(), **PARAMS)
     api.request("GET", emu.url + "/_emulator/stats")
-    operations = emu.stats()["operations"]
+    operations = {
+        name: {key: value for key, value in counters.items() if not key.endswith("_at")}
+        for name, counters in emu.stats()["operations"].items()
+    }
     assert operations == {  # the stats route itself is not counted
         "createRestrictedDataToken": {
             "requests": 1,
@@ -114,3 +117,14 @@ def test_fault_free_run_counts_only_successes(api: Api, emu: EmulatorServer) -> 
         },
         "lwaToken": {"requests": 1, "by_status": {"200": 1}, "throttled": 0, "resets": 0},
     }
+
+
+def test_stats_stamp_the_first_and_last_answer_on_the_emulators_clock(
+    api: Api, emu: EmulatorServer, clock
+) -> None:
+    token = api.rdt()
+    api.invoices(token, **PARAMS)
+    clock.advance(2.5)
+    api.invoices(token, **PARAMS)
+    counters = emu.stats()["operations"]["getCustomerInvoices"]
+    assert counters["last_at"] - counters["first_at"] == pytest.approx(2.5)
