@@ -32,6 +32,7 @@ MAIN_SETTINGS = (
     declared.LWA_CLIENT_ID,
     declared.LWA_CLIENT_SECRET,
     declared.REFRESH_TOKEN,
+    declared.ACCOUNT_ID,
     declared.START_DATE,
     declared.END_DATE,
     declared.SHIP_FROM_PARTY_IDS,
