@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from typing import TYPE_CHECKING
 
 from tests.conftest import config_for
@@ -22,17 +21,6 @@ if TYPE_CHECKING:
     from spapi_emulator import EmulatorServer
 
 PLUGIN_REF = REPO / "meltano-hub" / "tap-spinvoices.yml"
-
-
-def test_plugin_definition_is_generated_from_meltano_yml():
-    proc = subprocess.run(
-        [sys.executable, "scripts/meltano_plugin_ref.py", "--check"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
 
 
 def test_meltano_add_from_ref_installs_a_working_extractor(
