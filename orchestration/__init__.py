@@ -1,1 +1,1 @@
-"""Run many selling-partner accounts side by side with Dagster (see orchestration/README.md)."""
+"""Run many selling-partner accounts side by side with Dagster (README.md, "Many accounts")."""
