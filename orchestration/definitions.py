@@ -35,6 +35,7 @@ from dagster import (
 
 from orchestration.accounts import (
     Account,
+    AccountsFileError,
     Plan,
     accounts_file,
     load_plan,
@@ -61,7 +62,10 @@ def account_op(plan: Plan, account: Account) -> OpDefinition:
     )
     def sync_account(context: OpExecutionContext) -> None:
         context.log.info("account %s: starting", account.account_id)
-        result = run_account(plan, account)
+        try:
+            result = run_account(plan, account)
+        except AccountsFileError as exc:  # e.g. its refresh-token variable is not set
+            raise Failure(description=str(exc)) from None
         if not result.ok:
             # Failure, not an exception with a traceback: Dagster shows this one line.
             raise Failure(description=result.summary())
