@@ -55,6 +55,15 @@ _PLUGIN_FOLDERS: Final = (
 )
 
 
+# PostgreSQL's answers to a CREATE that lost to a concurrent one (see lost_create_race).
+_CREATE_RACE_MARKERS: Final = (
+    "DuplicateTable",
+    "DuplicateSchema",
+    "pg_type_typname_nsp_index",
+    "pg_namespace_nspname_index",
+)
+
+
 class AccountsFileError(ValueError):
     """The account list cannot be used; the message names the entry and the fix."""
 
@@ -274,24 +283,48 @@ def prepare_database(plan: Plan, base_env: dict[str, str] | None = None) -> None
         raise RuntimeError(msg)
 
 
+def lost_create_race(log_text: str) -> bool:
+    """Whether the loader failed creating a table (or schema) another run created meanwhile.
+
+    MeltanoLabs target-postgres checks that a table is missing, then creates it; two accounts
+    loading into new tables at the same moment both see it missing and one gets PostgreSQL's
+    "already exists" (DuplicateTable, or a unique violation on the catalog's type or schema
+    index). Nothing of the account was committed and its STATE is untouched, so running it
+    again is safe, and the tables then exist.
+    """
+    return any(marker in log_text for marker in _CREATE_RACE_MARKERS)
+
+
 def run_account(plan: Plan, account: Account, base_env: dict[str, str] | None = None) -> RunResult:
-    """Run one account's ``meltano run``; its output goes to <log_dir>/<account_id>.log."""
+    """Run one account's ``meltano run``; its output goes to <log_dir>/<account_id>.log.
+
+    A run that lost a table-creation race to another account (``lost_create_race``) is run
+    once more; any other failure is final.
+    """
     env = account_env(account, dict(os.environ if base_env is None else base_env))
     link_installed_plugins(project_root(env), account)
     plan.log_dir.mkdir(parents=True, exist_ok=True)
     log_file = plan.log_dir / f"{account.account_id}.log"
     command = meltano_command(plan, account, meltano_executable())
-    with log_file.open("w") as log:
-        log.write(f"# {datetime.now(UTC).isoformat()} {' '.join(command)}\n")
-        log.flush()
-        proc = subprocess.run(  # noqa: S603 - a fixed command, the account id is checked
-            command,
-            cwd=project_root(env),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
-    found = "" if proc.returncode == 0 else error_line(log_file.read_text(errors="replace"), plan)
-    return RunResult(account.account_id, proc.returncode, log_file, found)
+    log_file.write_text("")
+    for attempt in (1, 2):
+        with log_file.open("a") as log:
+            log.write(f"# {datetime.now(UTC).isoformat()} attempt {attempt}: {' '.join(command)}\n")
+            log.flush()
+            start = log_file.stat().st_size
+            proc = subprocess.run(  # noqa: S603 - a fixed command, the account id is checked
+                command,
+                cwd=project_root(env),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=False,
+            )
+        if proc.returncode == 0:
+            return RunResult(account.account_id, 0, log_file, "")
+        text = log_file.read_bytes()[start:].decode(errors="replace")
+        if attempt == 1 and lost_create_race(text):
+            continue
+        break
+    return RunResult(account.account_id, proc.returncode, log_file, error_line(text, plan))

@@ -12,8 +12,10 @@ from orchestration.accounts import (
     account_env,
     error_line,
     load_plan,
+    lost_create_race,
     meltano_command,
     parse_plan,
+    run_account,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -102,3 +104,49 @@ def test_the_failed_plugins_last_line_is_the_reason():
 def test_without_a_failed_plugin_meltanos_own_error_is_the_reason():
     log = "2026-11-30T13:09:56Z [error    ] meltano      (sqlite3.OperationalError) locked\n"
     assert error_line(log, parse_plan(TWO)) == "(sqlite3.OperationalError) locked"
+
+
+# A stand-in for meltano: counts its calls, fails the first one with the given line.
+FAKE_MELTANO = """#!/bin/sh
+calls=$(cat "$CALLS" 2>/dev/null || echo 0)
+echo $((calls + 1)) > "$CALLS"
+if [ "$calls" -eq 0 ]; then
+    echo "2026-11-30T14:06:33Z [error    ] target-postgres $FIRST_LINE"
+    echo "2026-11-30T14:06:35Z [error    ] meltano      Loader failed"
+    exit 1
+fi
+echo "2026-11-30T14:07:00Z [info     ] meltano      Run completed"
+"""
+
+
+@pytest.mark.parametrize(
+    ("first_line", "calls", "ok"),
+    [
+        ('(psycopg.errors.DuplicateTable) relation "customer_invoices" already exists', 2, True),
+        ('duplicate key value violates unique constraint "pg_type_typname_nsp_index"', 2, True),
+        ("(psycopg.OperationalError) connection refused", 1, False),
+    ],
+)
+def test_only_a_lost_table_creation_race_is_run_again(tmp_path, monkeypatch, first_line, calls, ok):
+    meltano = tmp_path / "meltano"
+    meltano.write_text(FAKE_MELTANO)
+    meltano.chmod(0o755)
+    for name, value in {
+        "MELTANO_BIN": str(meltano),
+        "MELTANO_PROJECT_ROOT": str(tmp_path),
+        "CALLS": str(tmp_path / "calls"),
+        "FIRST_LINE": first_line,
+        "RT_V1234": "Atzr|one",
+    }.items():
+        monkeypatch.setenv(name, value)
+    plan = parse_plan({**TWO, "log_dir": str(tmp_path / "logs")})
+
+    result = run_account(plan, plan.accounts[0])
+
+    assert (tmp_path / "calls").read_text().strip() == str(calls)
+    assert result.ok is ok
+    assert lost_create_race(first_line) is ok
+    if not ok:
+        assert result.summary().startswith(
+            "account V1234: meltano run failed (exit 1): target-postgres: (psycopg.Operational"
+        )
