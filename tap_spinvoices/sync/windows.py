@@ -1,4 +1,4 @@
-"""Date windows: cutting [start, end) into the request ranges getCustomerInvoices accepts."""
+"""Date windows: cutting [start, end) into the request ranges a windowed stream asks Amazon for."""
 
 from __future__ import annotations
 
