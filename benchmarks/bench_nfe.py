@@ -31,7 +31,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_sync import emulator_stats, git_commit, machine_line  # noqa: E402
+from benchmarks.bench_sync import (  # noqa: E402
+    emulator_stats,
+    git_commit,
+    machine_line,
+    tap_command,
+    tap_env,
+)
 from spapi_emulator import EmulatorConfig  # noqa: E402
 from spapi_emulator.invoices.exports import InvoicesApi  # noqa: E402
 from tap_spinvoices.nfe.fields import PARSED  # noqa: E402
@@ -100,21 +106,12 @@ def tap_run(invoices: int, expected_nfe: int) -> dict[str, float]:
         with tempfile.TemporaryDirectory() as tmp:
             Path(tmp, "config.json").write_text(json.dumps(config))
             Path(tmp, "catalog.json").write_text(json.dumps(catalog_selecting(STREAMS)))
-            env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_SPINVOICES_")}
-            env["PYTHONPATH"] = str(ROOT)
+            env = tap_env()
             out = Path(tmp, "out")
             started = time.perf_counter()
             with out.open("wb") as sink:
                 tap = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "tap_spinvoices",
-                        "--config",
-                        str(Path(tmp, "config.json")),
-                        "--catalog",
-                        str(Path(tmp, "catalog.json")),
-                    ],
+                    tap_command(Path(tmp, "config.json"), Path(tmp, "catalog.json")),
                     cwd=ROOT,
                     stdout=sink,
                     stderr=subprocess.DEVNULL,

@@ -200,6 +200,26 @@ def git_commit() -> str:
     return f"{commit}{' + uncommitted changes' if dirty else ''}"
 
 
+def tap_command(config: Path, catalog: Path) -> list[str]:
+    """The tap as users run it: ``python -m tap_spinvoices --config ... --catalog ...``."""
+    return [
+        sys.executable,
+        "-m",
+        "tap_spinvoices",
+        "--config",
+        str(config),
+        "--catalog",
+        str(catalog),
+    ]
+
+
+def tap_env() -> dict[str, str]:
+    """This environment without TAP_SPINVOICES_* settings, with this checkout importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_SPINVOICES_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
 @contextlib.contextmanager
 def emulator_process(scenario: Scenario) -> Iterator[str]:
     """Run ``python -m spapi_emulator`` for the scenario; yield its base URL."""
@@ -294,23 +314,14 @@ def run_tap(scenario: Scenario, url: str, settings: dict[str, Any]) -> tuple[Res
         config_path.write_text(json.dumps(tap_config(scenario, url, settings)))
         catalog_path = Path(tmp, "catalog.json")
         catalog_path.write_text(json.dumps(catalog_selecting_only(STREAM)))
-        command = [
-            sys.executable,
-            "-m",
-            "tap_spinvoices",
-            "--config",
-            str(config_path),
-            "--catalog",
-            str(catalog_path),
-        ]
+        command = tap_command(config_path, catalog_path)
         state = tap_state(scenario)
         if state is not None:
             state_path = Path(tmp, "state.json")
             state_path.write_text(json.dumps(state))
             command += ["--state", str(state_path)]
         log_path = Path(tmp, "stderr.log")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TAP_SPINVOICES_")}
-        env["PYTHONPATH"] = str(ROOT)
+        env = tap_env()
         numbers: set[str] = set()
         records = others = 0
         last_state = b""
