@@ -133,7 +133,7 @@ def main() -> None:
         time_scale=1000.0,
         rate_bound=False,
     )
-    with emulator_process(scenario) as url:
+    with emulator_process(scenario.emulator_args(), scenario.key) as url:
         config = tap_config(scenario, url, {"max_concurrency": args.concurrency})
         settings = parse_settings(config)
         end = scenario.end

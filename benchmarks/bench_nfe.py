@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_sync import (  # noqa: E402
+    CREDENTIALS,
+    emulator_process,
     emulator_stats,
     git_commit,
     machine_line,
@@ -84,20 +86,9 @@ def parser_run(archive: bytes) -> tuple[float, float, int, int]:
 
 
 def tap_run(invoices: int, expected_nfe: int) -> dict[str, float]:
-    emulator = subprocess.Popen(
-        [sys.executable, "-m", "spapi_emulator", "--port", "0", *emulator_args(invoices)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        url = emulator.stdout.readline().strip() if emulator.stdout else ""
+    with emulator_process(["--port", "0", *emulator_args(invoices)], "bench_nfe") as url:
         config = {
-            "lwa_client_id": "emulator-client-id",
-            "lwa_client_secret": "emulator-client-secret",
-            "refresh_token": "Atzr|emulator-refresh-token",
+            **CREDENTIALS,
             "start_date": START.isoformat(),
             "end_date": (START + timedelta(days=1)).isoformat(),
             "api_url": url,
@@ -124,9 +115,6 @@ def tap_run(invoices: int, expected_nfe: int) -> dict[str, float]:
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit("tap failed")
         stats = emulator_stats(url)["operations"]
-    finally:
-        emulator.terminate()
-        emulator.wait(10)
     messages = parse_messages(stdout)
     documents = [
         m["record"]

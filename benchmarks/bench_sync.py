@@ -221,10 +221,10 @@ def tap_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def emulator_process(scenario: Scenario) -> Iterator[str]:
-    """Run ``python -m spapi_emulator`` for the scenario; yield its base URL."""
+def emulator_process(args: list[str], what: str) -> Iterator[str]:
+    """Run ``python -m spapi_emulator`` with ``args`` (for ``what``); yield its base URL."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "spapi_emulator", *scenario.emulator_args()],
+        [sys.executable, "-m", "spapi_emulator", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
@@ -234,7 +234,7 @@ def emulator_process(scenario: Scenario) -> Iterator[str]:
     try:
         url = proc.stdout.readline().strip() if proc.stdout else ""
         if not url.startswith("http"):
-            raise SystemExit(f"emulator did not start for {scenario.key}")
+            raise SystemExit(f"emulator did not start for {what}")
         yield url
     finally:
         proc.terminate()
@@ -385,7 +385,7 @@ def check_final_state(scenario: Scenario, line: bytes) -> None:
 
 def run_scenario(scenario: Scenario, settings: dict[str, Any]) -> Result:
     expected = expected_numbers(scenario)
-    with emulator_process(scenario) as url:
+    with emulator_process(scenario.emulator_args(), scenario.key) as url:
         result, numbers = run_tap(scenario, url, settings)
     if numbers != expected:
         missing, extra = len(expected - numbers), len(numbers - expected)
