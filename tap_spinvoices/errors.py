@@ -15,6 +15,10 @@ one-line message that is safe to print (no secret, token or RDT ever goes into i
     │   └── ExpiredNextTokenError   a 400 to a request carrying a nextToken: the pager fetches
     │                               the window again (up to 3 times) or, when the text blames
     │                               the arguments, changes the follow-up form (streams/pager.py)
+    ├── ResponseTooLargeError       an answer longer than the tap reads (a page is asked for
+    │                               again with fewer items; one item: max_record_mb)
+    ├── RecordTooLargeError         one record is larger than max_record_mb
+    ├── RequestTooLongError         a server refused the request line (a long nextToken)
     ├── RetriesExhaustedError       429, 5xx, resets, timeouts or malformed JSON outlived the
     │                               retry budget (or a document download failed every time)
     └── OutputClosedError           the target stopped reading stdout (broken pipe)
@@ -93,6 +97,48 @@ class ExpiredNextTokenError(ApiError):
     """A 400 to a request carrying a nextToken, whatever its wording (see spapi/paging.py)."""
 
 
+class ResponseTooLargeError(SpinvoicesError):
+    """An answer body is longer than the tap reads for that request: nothing past it is read.
+
+    The pager catches it on a page of several items and asks for the window again with
+    fewer items a page (streams/pager.py); anywhere else its message is the run's one line.
+    """
+
+    def __init__(
+        self, *, operation: str, limit: int, declared: int | None, request_id: str | None
+    ) -> None:
+        """Keep the sizes for the pager; the message names max_record_mb."""
+        self.operation = operation
+        self.limit = limit
+        self.declared = declared  #: the Content-Length, when the server sent one
+        self.request_id = request_id
+        size = f"{megabytes(declared)} MB" if declared is not None else "more than that"
+        where = f" (x-amzn-RequestId {request_id})" if request_id else ""
+        super().__init__(
+            f"{operation} answered a body larger than the tap reads ({megabytes(limit)} MB): "
+            f"{size}{where}. Fix: raise max_record_mb if such answers are expected"
+        )
+
+
+class RecordTooLargeError(SpinvoicesError):
+    """One record, or a page holding a single item, is larger than max_record_mb."""
+
+    def __init__(self, *, what: str, size: int | None, limit: int, request_id: str | None) -> None:
+        """``what`` names the record and its window, e.g. ``"invoice PO1 in window a..b"``."""
+        self.limit = limit
+        shown = f"{megabytes(size)} MB" if size is not None else "more than that"
+        where = f" (x-amzn-RequestId {request_id})" if request_id else ""
+        super().__init__(
+            f"{what} is larger than max_record_mb ({megabytes(limit)} MB): {shown}{where}. "
+            "Fix: raise max_record_mb (the tap holds a few records of that size in memory at "
+            "once)"
+        )
+
+
+class RequestTooLongError(SpinvoicesError):
+    """A server refused a request for its length before the SP-API read it (a long nextToken)."""
+
+
 class RetriesExhaustedError(SpinvoicesError):
     """A transient fault kept happening until the retry budget was spent: the run fails."""
 
@@ -112,12 +158,21 @@ class OutputClosedError(SpinvoicesError):
         )
 
 
-def unexpected_response(operation: str, what: str) -> ApiError:
+def unexpected_response(
+    operation: str, what: str, *, request_id: str | None = None, hint: str = ""
+) -> ApiError:
     """A 200 answer whose body does not have the model's shape: never read as an empty page."""
     return ApiError(
         operation=operation,
         status=200,
         code="UnexpectedResponse",
         message=f"response does not match the model ({what})",
-        request_id=None,
+        request_id=request_id,
+        hint=hint,
     )
+
+
+def megabytes(size: int) -> str:
+    """``size`` bytes in MB (2**20 bytes, as the *_mb settings count), one decimal at most."""
+    shown = f"{size / 2**20:.1f}"
+    return shown.removesuffix(".0")

@@ -54,6 +54,8 @@ class Settings:
     request_timeout_s: float
     max_retries: int
     progress_seconds: float
+    max_retry_after_s: float
+    max_record_bytes: int
 
     def base_url(self, default_region: str) -> str:
         """SP-API base URL for a stream whose marketplace lives in ``default_region``."""
@@ -101,6 +103,8 @@ def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Se
         request_timeout_s=float(_integer(config, declared.REQUEST_TIMEOUT_SECONDS)),
         max_retries=_integer(config, declared.MAX_RETRIES),
         progress_seconds=float(_integer(config, declared.PROGRESS_SECONDS)),
+        max_retry_after_s=float(_integer(config, declared.MAX_RETRY_AFTER_SECONDS)),
+        max_record_bytes=_integer(config, declared.MAX_RECORD_MB) * 1024 * 1024,
     )
 
 

@@ -409,6 +409,35 @@ MAX_RETRIES: Final = Setting(
     low=1,
     high=50,
 )
+MAX_RETRY_AFTER_SECONDS: Final = Setting(
+    "max_retry_after_seconds",
+    Kind.INTEGER,
+    Group.TUNING,
+    title="Longest Retry-After (s)",
+    description=(
+        "Longest wait an answer's Retry-After header may ask for; a longer one counts as a "
+        "fault and is retried with the usual backoff (max_retries)."
+    ),
+    example=600,
+    default=120,
+    low=1,
+    high=3600,
+)
+MAX_RECORD_MB: Final = Setting(
+    "max_record_mb",
+    Kind.INTEGER,
+    Group.TUNING,
+    title="Largest record (MB)",
+    description=(
+        "Largest record, and largest single SP-API answer, the tap reads; a page of "
+        "customer invoices larger than a quarter of buffer_mb is asked for again with "
+        "fewer invoices a page."
+    ),
+    example=64,
+    default=16,
+    low=1,
+    high=1024,
+)
 
 # The order of --about, meltano.yml and (within each group) docs/settings.md.
 DECLARED: Final[tuple[Setting, ...]] = (
@@ -440,6 +469,8 @@ DECLARED: Final[tuple[Setting, ...]] = (
     REQUEST_TIMEOUT_SECONDS,
     PROGRESS_SECONDS,
     MAX_RETRIES,
+    MAX_RETRY_AFTER_SECONDS,
+    MAX_RECORD_MB,
 )
 
 

@@ -225,6 +225,8 @@ def session_options(settings: Settings) -> SessionOptions:
         request_timeout_s=settings.request_timeout_s,
         max_retries=settings.max_retries,
         use_rdt=settings.use_rdt,
+        max_record_bytes=settings.max_record_bytes,
+        max_retry_after_s=settings.max_retry_after_s,
     )
 
 

@@ -24,6 +24,7 @@ import aiohttp
 from typing_extensions import override
 
 from tap_spinvoices.errors import AuthError, RetriesExhaustedError
+from tap_spinvoices.spapi.bodies import BodyTooLargeError, read_bounded
 from tap_spinvoices.spapi.operations import LWA_TOKEN_URL, TOKEN_LIFETIME_S
 from tap_spinvoices.spapi.responses import json_object
 from tap_spinvoices.spapi.retry import RETRYABLE_STATUSES, RetryPolicy
@@ -32,6 +33,8 @@ LOGGER = logging.getLogger(__name__)
 
 # Few attempts: LWA is one call per hour, and a long outage should fail the run quickly.
 LWA_RETRY_POLICY = RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=5.0)
+# A token answer is a few hundred bytes; anything this long is not Login with Amazon's.
+LWA_BODY_BYTES = 1 << 20
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -233,7 +236,16 @@ class LwaTokenProvider:
             headers={"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"},
             timeout=self._timeout,
         ) as response:
-            status, body = response.status, await response.read()
+            status = response.status
+            try:
+                body = await read_bounded(response, LWA_BODY_BYTES)
+            except BodyTooLargeError:
+                msg = (
+                    f"LWA answered a token request with more than {LWA_BODY_BYTES >> 20} MB "
+                    f"(HTTP {status}): that is not Login with Amazon's answer (a few hundred "
+                    "bytes). Fix: check lwa_token_url"
+                )
+                raise AuthError(msg) from None
         if status in RETRYABLE_STATUSES:
             return f"HTTP {status}"
         answer = json_object(body) or {}  # an HTML error page tells no more than its status

@@ -23,6 +23,8 @@ from yarl import URL
 from tap_spinvoices.errors import (
     ApiError,
     ExpiredNextTokenError,
+    RequestTooLongError,
+    ResponseTooLargeError,
     RetriesExhaustedError,
     RoleError,
     SpinvoicesError,
@@ -33,7 +35,9 @@ from tap_spinvoices.spapi.auth import (
     RestrictedDataTokenProvider,
     TokenStore,
 )
+from tap_spinvoices.spapi.bodies import BodyTooLargeError, read_bounded, read_prefix
 from tap_spinvoices.spapi.operations import CREATE_RESTRICTED_DATA_TOKEN, TOKEN_LIFETIME_S
+from tap_spinvoices.spapi.paging import refused_for_length
 from tap_spinvoices.spapi.responses import MAX_TEXT, ErrorDetail, json_object, parse_error_body
 from tap_spinvoices.spapi.retry import (
     THROTTLED,
@@ -52,6 +56,11 @@ if TYPE_CHECKING:
 
 LOGGER = logging.getLogger(__name__)
 
+# Largest answer read unless the caller says otherwise (the session passes max_record_mb).
+DEFAULT_MAX_BODY_BYTES = 16 << 20
+# Of an error answer only the start is read: its code and message are what matter.
+_ERROR_BODY_BYTES = 64 << 10
+
 # 400 and 403 from createRestrictedDataToken: the app may not have the path's data.
 _RDT_REFUSALS = frozenset({HTTPStatus.BAD_REQUEST, HTTPStatus.FORBIDDEN})
 # A 403 with these codes is a bad request, not a denial (the static sandbox of
@@ -61,6 +70,10 @@ _INPUT_ERROR_CODES = frozenset({"InvalidInput", "InvalidRequest", "InvalidParame
 _URL_QUERY = re.compile(r"\?[^\s'\"]*")
 # What the user can do once a request ran out of retries (the last STATE resumes the run).
 _FAULTS_HINT = "Amazon or the network kept failing: run again later, or raise max_retries"
+_LONG_WAIT_HINT = (
+    "Amazon kept failing and asked to wait longer than max_retry_after_seconds: run again "
+    "later, or raise max_retry_after_seconds to wait as long as it asks"
+)
 # Amazon's quotas belong to one selling partner and one application (usage-plans-and-rate-
 # limits); only other copies of this tap, run with the same app for the same selling partner,
 # draw from the same buckets.
@@ -100,8 +113,13 @@ class SpApiCalls(Protocol):
         params: Mapping[str, str | int],
         *,
         restricted: bool = False,
+        max_bytes: int | None = None,
     ) -> dict[str, Any]:
-        """GET ``path`` as ``operation`` and return the JSON object Amazon answered."""
+        """GET ``path`` as ``operation`` and return the JSON object Amazon answered.
+
+        ``max_bytes`` bounds the answer (None: the client's own bound); a longer one raises
+        ``ResponseTooLargeError`` without being read.
+        """
         ...
 
     async def post_json(
@@ -153,8 +171,18 @@ class _Request:
     query: str = ""  # already URL-encoded
     body: bytes | None = None
     restricted: bool = False
-    has_next_token: bool = False
+    next_token_chars: int = 0  # length of the nextToken the query carries; 0: none
     rdt_for: str | None = None  # set on createRestrictedDataToken: the path being minted
+    max_bytes: int | None = None  # bound of the answer; None: the client's
+
+    @property
+    def has_next_token(self) -> bool:
+        return self.next_token_chars > 0
+
+    @property
+    def line_bytes(self) -> int:
+        """Length of the request line's target: the path and the encoded query."""
+        return len(_quote_path(self.path)) + 1 + len(self.query)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +217,7 @@ class SpApiClient:
         use_rdt: bool = True,
         user_agent: str | None = None,
         timeout_s: float = 60.0,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random: Callable[[], float] = random.random,
         token_clock: Callable[[], float] = time.monotonic,
@@ -206,6 +235,7 @@ class SpApiClient:
             use_rdt: Send an RDT on ``restricted=True`` calls (else the LWA token).
             user_agent: Defaults to ``default_user_agent()``.
             timeout_s: Total timeout of one attempt, in seconds.
+            max_body_bytes: Longest answer read when a call names no bound of its own.
             sleep: Awaited between retries (a recorder in tests).
             random: Returns a number in ``[0, 1)`` for the jitter.
             token_clock: Monotonic clock deciding RDT expiry.
@@ -220,6 +250,7 @@ class SpApiClient:
         self._use_rdt = use_rdt
         self._user_agent = user_agent or default_user_agent()
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._max_body_bytes = max_body_bytes
         self._sleep = sleep
         self._random = random
         self._log = logger
@@ -239,6 +270,7 @@ class SpApiClient:
         params: Mapping[str, str | int],
         *,
         restricted: bool = False,
+        max_bytes: int | None = None,
     ) -> dict[str, Any]:
         """GET ``path`` with query ``params`` and return the JSON object Amazon answered.
 
@@ -247,9 +279,12 @@ class SpApiClient:
             path: API path with a leading slash and no query.
             params: Query parameters; every value is URL-encoded (nextToken holds ``+/=``).
             restricted: The operation needs a Restricted Data Token for ``path``.
+            max_bytes: Longest answer read; None: the client's ``max_body_bytes``.
 
         Raises:
             ExpiredNextTokenError: A 400 to a request carrying a nextToken (any wording).
+            RequestTooLongError: A server refused the request line for its length.
+            ResponseTooLargeError: The answer is longer than ``max_bytes`` (not retried).
             ApiError: Amazon refused the request for good (4xx).
             RoleError: Access denied, or the RDT was refused.
             AuthError: LWA rejected the credentials.
@@ -263,7 +298,8 @@ class SpApiClient:
             path,
             query,
             restricted=restricted,
-            has_next_token="nextToken" in params,
+            next_token_chars=len(str(params.get("nextToken", ""))),
+            max_bytes=max_bytes,
         )
         return await self._call(request)
 
@@ -307,16 +343,32 @@ class SpApiClient:
                 continue
             if outcome.verdict is not Verdict.RETRY:
                 raise self._failure(request, outcome)
-            if outcome.status == THROTTLED:
+            # A Retry-After past the cap is not waited for: a fault, retried like a 503.
+            heeded = self._policy.heeds(outcome.retry_after)
+            throttled = outcome.status == THROTTLED and heeded
+            if throttled:
                 throttles += 1
             else:
                 faults += 1
             if not self._policy.may_retry(faults=faults, throttles=throttles):
-                raise _retries_exhausted(request, outcome, attempts)
-            retry = throttles if outcome.status == THROTTLED else faults
-            delay = self._policy.delay(retry, self._random(), outcome.retry_after)
+                raise _retries_exhausted(request, outcome, attempts, long_wait=not heeded)
+            retry_after = outcome.retry_after if heeded else None
+            delay = self._policy.delay(
+                throttles if throttled else faults, self._random(), retry_after
+            )
             metrics.retries += 1
-            self._log.info("%s: %s; retry in %.2f s", request.operation, outcome.problem, delay)
+            if heeded:
+                self._log.info("%s: %s; retry in %.2f s", request.operation, outcome.problem, delay)
+            else:
+                self._log.warning(
+                    "%s: %s asked to wait %.0f s (Retry-After), more than "
+                    "max_retry_after_seconds (%.0f s): counted as a fault, retry in %.2f s",
+                    request.operation,
+                    outcome.problem,
+                    outcome.retry_after,
+                    self._policy.max_retry_after,
+                    delay,
+                )
             await self._sleep(delay)
 
     async def _attempt(
@@ -379,7 +431,23 @@ class SpApiClient:
             headers=headers,
             timeout=self._timeout,
         ) as response:
-            return response.status, await response.read(), response.headers
+            if not is_success(response.status):
+                return (
+                    response.status,
+                    await read_prefix(response, _ERROR_BODY_BYTES),
+                    response.headers,
+                )
+            limit = request.max_bytes or self._max_body_bytes
+            try:
+                body = await read_bounded(response, limit)
+            except BodyTooLargeError as too_large:
+                raise ResponseTooLargeError(
+                    operation=request.operation,
+                    limit=limit,
+                    declared=too_large.declared,
+                    request_id=response.headers.get("x-amzn-RequestId"),
+                ) from None
+            return response.status, body, response.headers
 
     def _amz_date(self) -> str:
         """Now in UTC as ``20240101T000000Z``, formatted once per second."""
@@ -429,19 +497,33 @@ class SpApiClient:
     def _failure(self, request: _Request, outcome: _Outcome) -> SpinvoicesError:
         """Turn a FAIL outcome into the exception that tells the user what to do."""
         failure = _Failure.of(outcome)
+        # Before the RDT refusals: a token refused as expired is no missing role.
+        if failure.status == HTTPStatus.FORBIDDEN and says_token_expired(failure.error.text):
+            return ApiError(**failure.fields(request), hint=self._expired_at_once(request))
         if request.rdt_for is not None and failure.status in _RDT_REFUSALS:
             return _rdt_refused(request.rdt_for, failure)
-        if _is_refused_next_token(request, failure.status, failure.error):
-            return ExpiredNextTokenError(**failure.fields(request), hint=_NEXT_PAGE_EXPIRED_HINT)
-        if failure.status == HTTPStatus.FORBIDDEN and says_token_expired(failure.error.text):
-            hint = "a freshly refreshed token was refused as expired too: check the system clock"
-            return ApiError(**failure.fields(request), hint=hint)
+        if request.has_next_token and (refused := _follow_up_refusal(request, failure)):
+            return refused
         if _is_denial(failure.status, failure.error):
             return self._denied(request, failure)
         if failure.status == HTTPStatus.UNAUTHORIZED:
             hint = "check lwa_client_id, lwa_client_secret and refresh_token"
             return ApiError(**failure.fields(request), hint=hint)
         return ApiError(**failure.fields(request))
+
+    def _expired_at_once(self, request: _Request) -> str:
+        """Why a token refused as expired right after it was renewed is not a role problem."""
+        token = (
+            "minted RDT"
+            if request.restricted and self._use_rdt and request.rdt_for is None
+            else "refreshed LWA access token"
+        )
+        return (
+            f"Amazon refused a freshly {token} as expired too: tokens expire as soon as they "
+            "are issued, which is not a missing role. Check that lwa_token_url reaches Login "
+            "with Amazon itself (nothing caching its answers) and the machine's clock, then "
+            "run again"
+        )
 
     def _denied(self, request: _Request, failure: _Failure) -> RoleError:
         """A 403 denial: fixed by roles or re-authorisation, never by retrying.
@@ -493,21 +575,42 @@ class _Failure:
         }
 
 
-def _is_refused_next_token(request: _Request, status: int, error: ErrorDetail) -> bool:
-    """Tell whether a 400 answered a request carrying a nextToken, whatever its wording.
+def _follow_up_refusal(request: _Request, failure: _Failure) -> SpinvoicesError | None:
+    """What refusing a request that carried a nextToken means, if it is about paging.
 
-    The wording differs by API, and the first page was accepted with the same arguments, so
-    the token is what changed. The pager reads ``error`` for a complaint about the arguments
-    (spapi/paging.py) and decides between a restart and another follow-up form.
+    A server's length limit (the request line) comes first: the token was never read. Then
+    any 400, whatever its wording, is a refused token, because the first page was accepted
+    with the same arguments and the token is what changed. The pager reads the error for a
+    complaint about the arguments (spapi/paging.py) and decides between a restart and
+    another follow-up form.
     """
-    del error  # every wording counts
-    return request.has_next_token and status == HTTPStatus.BAD_REQUEST
+    if refused_for_length(failure.status, failure.error.code, request.line_bytes):
+        return _too_long(request, failure)
+    if failure.status == HTTPStatus.BAD_REQUEST:
+        return ExpiredNextTokenError(**failure.fields(request), hint=_NEXT_PAGE_EXPIRED_HINT)
+    return None
+
+
+def _too_long(request: _Request, failure: _Failure) -> RequestTooLongError:
+    """A follow-up page refused for the length of its request line, not for its token."""
+    return RequestTooLongError(
+        f"{request.operation} failed: HTTP {failure.status} {failure.error.code or 'from a server'}"
+        f"{failure.where}: a follow-up page's nextToken of {request.next_token_chars:,} "
+        f"characters makes a request line of {request.line_bytes:,} bytes, and a server between "
+        "the tap and the SP-API refused it for its length (no SP-API error answer): not an "
+        "expired token, so fetching the window again would bring the same token back. Fix: "
+        "raise the URL length limit of the proxy between the tap and Amazon; without one, "
+        "report the nextToken length to Amazon"
+    )
 
 
 def _retries_exhausted(
-    request: _Request, outcome: _Outcome, attempts: int
+    request: _Request, outcome: _Outcome, attempts: int, *, long_wait: bool = False
 ) -> RetriesExhaustedError:
-    hint = _THROTTLED_HINT if outcome.status == THROTTLED else _FAULTS_HINT
+    if long_wait:
+        hint = _LONG_WAIT_HINT
+    else:
+        hint = _THROTTLED_HINT if outcome.status == THROTTLED else _FAULTS_HINT
     tries = f"{attempts} attempt" + ("" if attempts == 1 else "s")
     return RetriesExhaustedError(
         f"{request.operation} gave up after {tries}; last: {outcome.problem}. {hint}"

@@ -10,7 +10,8 @@ evidence and the readings are in docs/quirks.md):
   one an operation uses and switches it once when Amazon says the arguments are wrong.
 * What a 400 on a request carrying a ``nextToken`` means. Each API words an expired token its
   own way (and some APIs have no public wording), so any such 400 is a refused token unless
-  its text says the arguments are wrong (``classify_follow_up_refusal``).
+  its text says the arguments are wrong (``classify_follow_up_refusal``), or unless a server
+  refused the request for its length before the SP-API read it (``refused_for_length``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -34,6 +36,32 @@ _ARGUMENTS_WRONG: Final = re.compile(
     r"|(parameter|argument)s?\b[^.]*\bnot\s+allowed",
     re.IGNORECASE,
 )
+
+
+# Request lines longer than this are refused by common servers and proxies (IIS's default
+# maxUrl is 4096 bytes; nginx, Apache and aiohttp stop at about 8 KB).
+LONG_REQUEST_LINE: Final = 4096
+# Statuses HTTP servers answer to a request line or header they will not read.
+_LENGTH_STATUSES: Final = frozenset(
+    {HTTPStatus.REQUEST_URI_TOO_LONG, HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE}
+)
+
+
+def refused_for_length(status: int, error_code: str, request_line_bytes: int) -> bool:
+    """Tell whether a refusal came from a server's length limit, not from the SP-API.
+
+    414 and 431 say so outright. A 400 says so when it carries no SP-API error code (every
+    SP-API error body is an ``ErrorList`` with a code; an HTTP server's own refusal is plain
+    text) and the request line is long enough to meet a common limit: then the nextToken was
+    never read, and fetching the window again would only bring the same long token back.
+    """
+    if status in _LENGTH_STATUSES:
+        return True
+    return (
+        status == HTTPStatus.BAD_REQUEST
+        and not error_code
+        and (request_line_bytes > LONG_REQUEST_LINE)
+    )
 
 
 class FollowUpForm(enum.Enum):

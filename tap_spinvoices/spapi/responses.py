@@ -22,6 +22,19 @@ def json_object(body: bytes) -> dict[str, Any] | None:
     return decoded if isinstance(decoded, dict) else None
 
 
+def json_type(value: object) -> str:
+    """What a decoded JSON value is, in the words of JSON: "a list", "an object", "null"..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorDetail:
     """The first entry of an SP-API error body ``{"errors":[{"code","message","details"}]}``."""

@@ -111,6 +111,9 @@ class RetryPolicy:
     base_delay: float = 0.5  #: seconds; the first retry waits up to this long
     max_delay: float = 30.0  #: seconds; cap of the exponential ceiling
     max_throttled_attempts: int = 20  #: 429 answers tolerated per request before giving up
+    #: seconds; a longer Retry-After is not waited for: the answer counts as a fault and is
+    #: retried like a 503 (a 503 asking for a day must not stall a nightly run for a day)
+    max_retry_after: float = 120.0
 
     def delay(
         self, attempt: int, random_fraction: float, retry_after: float | None = None
@@ -136,6 +139,10 @@ class RetryPolicy:
         if retry_after is not None and retry_after > jittered:
             return retry_after
         return jittered
+
+    def heeds(self, retry_after: float | None) -> bool:
+        """Tell whether a Retry-After (seconds, None: not sent) is within the cap and waited for."""
+        return retry_after is None or retry_after <= self.max_retry_after
 
     def may_retry(self, *, faults: int, throttles: int) -> bool:
         """Tell whether a request after ``faults`` faults and ``throttles`` 429s may go on."""

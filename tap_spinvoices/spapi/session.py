@@ -38,6 +38,8 @@ class SessionOptions:
     request_timeout_s: float
     max_retries: int  #: attempts per request that may end in a fault
     use_rdt: bool
+    max_record_bytes: int  #: longest answer read (a page of one item at most this long)
+    max_retry_after_s: float  #: longest Retry-After waited for; past it, a fault
 
 
 @dataclass(frozen=True)
@@ -77,10 +79,13 @@ async def open_session(
                 lwa=lwa,
                 budgets=budgets,
                 store=shared.tokens,
-                policy=RetryPolicy(max_attempts=options.max_retries),
+                policy=RetryPolicy(
+                    max_attempts=options.max_retries, max_retry_after=options.max_retry_after_s
+                ),
                 use_rdt=options.use_rdt,
                 user_agent=user_agent,
                 timeout_s=options.request_timeout_s,
+                max_body_bytes=options.max_record_bytes,
             )
             yield ApiSession(client, budgets, session)
         finally:

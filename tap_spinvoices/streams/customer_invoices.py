@@ -1,10 +1,18 @@
-"""getCustomerInvoices (Vendor Direct Fulfillment Shipping): requests, pages and records."""
+"""getCustomerInvoices (Vendor Direct Fulfillment Shipping): requests, pages and records.
+
+Every invoice is checked against the model's shape before it becomes a record: content and
+purchaseOrderNumber are strings, the number is the letters and digits the model's pattern
+allows, and the record fits max_record_mb. An invoice without a purchaseOrderNumber (null,
+absent or empty) is written under a key made from its content, with a WARNING
+(``substitute_key``); any other shape stops the run with one line naming the window.
+"""
 
 from __future__ import annotations
 
 import binascii
 import calendar
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -12,15 +20,19 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 import pybase64
 from typing_extensions import override
 
-from tap_spinvoices.errors import unexpected_response
+from tap_spinvoices.errors import RecordTooLargeError, unexpected_response
 from tap_spinvoices.spapi import operations
+from tap_spinvoices.spapi.client import request_id_of
 from tap_spinvoices.spapi.paging import FollowUpForms
-from tap_spinvoices.streams.pager import ParsedPage, WindowRequest, follow_pages
+from tap_spinvoices.spapi.responses import json_type
+from tap_spinvoices.streams.pager import PageBounds, ParsedPage, WindowRequest, follow_pages
 from tap_spinvoices.sync.bookmarks import format_instant
 from tap_spinvoices.sync.windowed_stream import WindowedStream, load_schema
 from tap_spinvoices.sync.windows import Window, api_timestamp
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from singer_sdk.helpers.types import Context
     from singer_sdk.singerlib import Catalog, MetadataMapping
 
@@ -33,6 +45,21 @@ PAGE_LIMIT: Final = 100  # getCustomerInvoices: limit maximum 100
 DIGEST_FIELDS: Final = frozenset({"content_sha256", "content_bytes"})
 # Rough per-record overhead beyond the content, for the read-ahead memory budget.
 _RECORD_OVERHEAD_BYTES: Final = 400
+# The key of an invoice Amazon sent without a purchaseOrderNumber: this prefix and the first
+# 32 hex digits of the SHA-256 of its content. Letters and digits only, as the model's
+# pattern (^[a-zA-Z0-9]+$) asks, so the record still matches the stream's schema; the same
+# invoice gets the same key on every run, and no real number has this shape.
+MISSING_PO_PREFIX: Final = "MISSINGPO"
+_SUBSTITUTE_HEX_DIGITS: Final = 32
+PO_FIELD: Final = "purchaseOrderNumber"
+# The bounds of a page when the stream passes none: the settings' defaults.
+DEFAULT_BOUNDS: Final = PageBounds(page_bytes=8 << 20, item_bytes=16 << 20)
+_STOPS: Final = (
+    "the run stops after the STATE of the completed windows; report the x-amzn-RequestId "
+    "to Amazon: until its answer changes, each run stops at window {where}"
+)
+
+logger = logging.getLogger(__name__)
 
 # How far back Amazon keeps customer invoices. The "Get a customer invoice" guide
 # (https://developer-docs.amazon.com/sp-api/docs/get-customer-invoice): "any customer invoice
@@ -102,11 +129,47 @@ def parse_page(body: Mapping[str, Any]) -> ParsedPage:
         return None
     invoices = inner.get("customerInvoices") or []
     pagination = inner.get("pagination") or {}
-    token = pagination.get("nextToken") if isinstance(pagination, Mapping) else None
-    if not isinstance(invoices, list):
-        msg = "customerInvoices is not a list"
+    if not isinstance(invoices, list) or not all(isinstance(i, Mapping) for i in invoices):
+        msg = "customerInvoices is not a list of objects"
+        raise TypeError(msg)
+    if not isinstance(pagination, Mapping):
+        msg = f"pagination is {json_type(pagination)}, not an object"
+        raise TypeError(msg)
+    token = pagination.get("nextToken")
+    if token is not None and not isinstance(token, str):
+        msg = f"pagination.nextToken is {json_type(token)}, not a string"
         raise TypeError(msg)
     return invoices, token or None
+
+
+def substitute_key(content: str) -> str:
+    """The key of an invoice without a purchaseOrderNumber: one per content, stable."""
+    digest = hashlib.sha256(content.encode()).hexdigest()
+    return MISSING_PO_PREFIX + digest[:_SUBSTITUTE_HEX_DIGITS]
+
+
+def invoice_key(invoice: Mapping[str, Any]) -> str | None:
+    """The invoice's purchaseOrderNumber; None when it has none (null, absent or empty).
+
+    Raises:
+        TypeError: The number is not a string, or not the letters and digits of the model's
+            pattern; or content is not a string. The tap does not guess a key then.
+
+    """
+    content = invoice.get("content")
+    if not isinstance(content, str):
+        msg = f"content is {json_type(content)}, not a string"
+        raise TypeError(msg)
+    number = invoice.get(PO_FIELD)
+    if number is None or number == "":
+        return None
+    if not isinstance(number, str):
+        msg = f"purchaseOrderNumber is {json_type(number)}, not a string"
+        raise TypeError(msg)
+    if not (number.isascii() and number.isalnum()):
+        msg = f"purchaseOrderNumber {number[:40]!r} is not letters and digits (^[a-zA-Z0-9]+$)"
+        raise TypeError(msg)
+    return number
 
 
 def window_fields(window: Window, party: str | None, api_version: str) -> dict[str, Any]:
@@ -127,9 +190,15 @@ def build_record(
     """A JSON-ready record: the invoice as returned, the ``digests`` asked for, ``shared``.
 
     ``digests`` names the fields of DIGEST_FIELDS to fill; the PDF is decoded only for them.
+    An invoice without a purchaseOrderNumber gets ``substitute_key`` of its content.
+
+    Raises:
+        TypeError: The invoice does not have the model's shape (``invoice_key``).
+
     """
+    number = invoice_key(invoice)
     content = invoice["content"]
-    record = {"purchaseOrderNumber": invoice["purchaseOrderNumber"], "content": content}
+    record = {PO_FIELD: substitute_key(content) if number is None else number, "content": content}
     if digests:
         digest, size = _pdf_digest(content)
         if "content_sha256" in digests:
@@ -140,15 +209,20 @@ def build_record(
     return record
 
 
-async def window_pages(
+async def window_pages(  # noqa: PLR0913 - the window, whose it is, and what records carry
     client: PageClient,
     window: Window,
     *,
     party: str | None,
     api_version: str,
     digests: frozenset[str] = DIGEST_FIELDS,
+    bounds: PageBounds = DEFAULT_BOUNDS,
 ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
-    """Every page of one window as (records, approximate bytes), following nextToken."""
+    """Every page of one window as (records, approximate bytes), following nextToken.
+
+    A page longer than ``bounds`` allows is asked for again with fewer invoices (the pager);
+    an invoice longer than ``bounds.item_bytes`` stops the run naming max_record_mb.
+    """
     operation = operations.customer_invoices(api_version)
     # The RDT is minted for exactly this path.
     request = WindowRequest(
@@ -157,27 +231,78 @@ async def window_pages(
         window_params(window, party),
         window,
         restricted=operation.restricted,
+        page_size_param="limit",
+        bounds=bounds,
+        noun="invoice",
     )
     shared = window_fields(window, party, api_version)
     # The model leaves no doubt here: nextToken goes with every argument of the first call
     # (createdAfter and createdBefore are required), so the form never changes.
     forms = FollowUpForms(switchable=False)
-    async for invoices in follow_pages(client, request, _checked_page, forms):
-        try:
-            records = [build_record(i, shared, digests) for i in invoices]
-        except (TypeError, KeyError) as exc:
-            raise unexpected_response(OPERATION, str(exc)) from None
+    answer = _LastAnswer()
+    async for invoices in follow_pages(client, request, answer.parser(request), forms):
+        records = _records(invoices, shared, digests, request, answer.request_id)
         yield (
             records,
             sum(len(r["content"]) for r in records) + _RECORD_OVERHEAD_BYTES * len(records),
         )
 
 
-def _checked_page(body: Mapping[str, Any]) -> ParsedPage:
+def _records(
+    invoices: list[dict[str, Any]],
+    shared: Mapping[str, Any],
+    digests: frozenset[str],
+    request: WindowRequest,
+    request_id: str | None,
+) -> list[dict[str, Any]]:
+    """The page's records, each checked; one line for any invoice that cannot be one."""
+    item_bytes = request.bounds.item_bytes if request.bounds else DEFAULT_BOUNDS.item_bytes
     try:
-        return parse_page(body)
+        records = [build_record(i, shared, digests) for i in invoices]
     except TypeError as exc:
-        raise unexpected_response(OPERATION, str(exc)) from None
+        hint = _STOPS.format(where=request.where)
+        raise unexpected_response(OPERATION, str(exc), request_id=request_id, hint=hint) from None
+    for invoice, record in zip(invoices, records, strict=True):
+        if len(record["content"]) > item_bytes:
+            raise RecordTooLargeError(
+                what=f"invoice {record[PO_FIELD]} of window {request.where}",
+                size=len(record["content"]),
+                limit=item_bytes,
+                request_id=request_id,
+            )
+        if record[PO_FIELD] is not invoice.get(PO_FIELD):  # the same str unless substituted
+            logger.warning(
+                "%s answered an invoice without a purchaseOrderNumber (%s) in window %s "
+                "(x-amzn-RequestId %s): written with purchaseOrderNumber %s, a key made from "
+                "its content (docs/quirks.md, Limits)",
+                OPERATION,
+                json_type(invoice.get(PO_FIELD)) if PO_FIELD in invoice else "absent",
+                request.where,
+                request_id or "-",
+                record[PO_FIELD],
+            )
+    return records
+
+
+class _LastAnswer:
+    """The x-amzn-RequestId of the page last parsed, for the lines about its invoices."""
+
+    request_id: str | None = None
+
+    def parser(self, request: WindowRequest) -> Callable[[Mapping[str, Any]], ParsedPage]:
+        """``parse_page``, noting the request id, with one line for a body of the wrong shape."""
+
+        def parse(body: Mapping[str, Any]) -> ParsedPage:
+            self.request_id = request_id_of(body)
+            try:
+                return parse_page(body)
+            except TypeError as exc:
+                hint = _STOPS.format(where=request.where)
+                raise unexpected_response(
+                    OPERATION, str(exc), request_id=self.request_id, hint=hint
+                ) from None
+
+        return parse
 
 
 def _pdf_digest(content: object) -> tuple[str | None, int | None]:
@@ -256,10 +381,14 @@ class CustomerInvoicesStream(WindowedStream):
     ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
         """Pages of getCustomerInvoices for one window and party."""
         party = (context or {}).get("ship_from_party_id")
+        settings = self.run.settings
         return window_pages(
             client,
             window,
             party=party,
-            api_version=self.run.settings.df_api_version,
+            api_version=settings.df_api_version,
             digests=frozenset(f for f in DIGEST_FIELDS if self.mask[("properties", f)]),
+            # A page at most a quarter of the read-ahead budget: as ordered_fetch assumes of
+            # a page before it has seen one, so four windows fill the budget.
+            bounds=PageBounds(settings.buffer_bytes // 4, settings.max_record_bytes),
         )

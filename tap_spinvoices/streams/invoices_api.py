@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any, Final
 from typing_extensions import override
 
 from tap_spinvoices.errors import unexpected_response
+from tap_spinvoices.spapi.client import request_id_of
 from tap_spinvoices.spapi.operations import GET_INVOICES, GET_INVOICES_EXPORT, GET_INVOICES_EXPORTS
 from tap_spinvoices.spapi.paging import FollowUpForms
+from tap_spinvoices.spapi.responses import json_type
 from tap_spinvoices.streams.pager import ParsedPage, WindowRequest, follow_pages
 from tap_spinvoices.sync.bookmarks import format_instant
 from tap_spinvoices.sync.windowed_stream import WindowedStream
@@ -86,7 +88,9 @@ async def exports_window_pages(
         "pageSize": PAGE_SIZE,
     }
     operation = GET_INVOICES_EXPORTS
-    request = WindowRequest(operation.name, operation.path, first, window)
+    request = WindowRequest(
+        operation.name, operation.path, first, window, page_size_param="pageSize"
+    )
     async for items in follow_pages(client, request, _page_parser(operation, "exports"), forms):
         records = [export_record(e, marketplace, window) for e in items]
         yield records, _ITEM_BYTES * len(records)
@@ -111,7 +115,9 @@ async def invoices_window_pages(
         **filters,
     }
     operation = GET_INVOICES
-    request = WindowRequest(operation.name, operation.path, first, window)
+    request = WindowRequest(
+        operation.name, operation.path, first, window, page_size_param="pageSize"
+    )
     async for items in follow_pages(client, request, _page_parser(operation, "invoices"), forms):
         records = [invoice_record(i, marketplace, window) for i in items]
         yield records, _ITEM_BYTES * len(records)
@@ -140,7 +146,10 @@ def parse_list_page(body: Mapping[str, Any], list_key: str) -> ParsedPage:
         msg = f"{list_key} is not a list of objects"
         raise TypeError(msg)
     token = body.get("nextToken")
-    return items, str(token) if token else None
+    if token is not None and not isinstance(token, str):
+        msg = f"nextToken is {json_type(token)}, not a string"
+        raise TypeError(msg)
+    return items, token or None
 
 
 def _page_parser(operation: Operation, list_key: str) -> Callable[[Mapping[str, Any]], ParsedPage]:
@@ -148,7 +157,9 @@ def _page_parser(operation: Operation, list_key: str) -> Callable[[Mapping[str, 
         try:
             return parse_list_page(body, list_key)
         except TypeError as exc:
-            raise unexpected_response(operation.name, str(exc)) from None
+            raise unexpected_response(
+                operation.name, str(exc), request_id=request_id_of(body)
+            ) from None
 
     return parse
 

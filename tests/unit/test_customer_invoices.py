@@ -34,7 +34,7 @@ class FakeClient:
         self.answers = list(answers)
         self.queries = []
 
-    async def get_json(self, operation, path, params, *, restricted=False):
+    async def get_json(self, operation, path, params, *, restricted=False, max_bytes=None):
         self.queries.append((operation, path, dict(params), restricted))
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
@@ -122,7 +122,7 @@ def test_window_whose_tokens_keep_expiring_fails_after_three_restarts():
 
 
 def test_response_without_the_model_shape_is_an_error_not_an_empty_page():
-    client = FakeClient([{"customerInvoices": [{"content": CONTENT}]}])
+    client = FakeClient([{"customerInvoices": [{"purchaseOrderNumber": "PO1"}]}])
     with pytest.raises(ApiError, match="does not match the model"):
         collect(client)
 

@@ -33,7 +33,7 @@ class ScriptedClient:
         self.answers = list(answers)
         self.calls = []
 
-    async def get_json(self, operation, path, params, *, restricted=False):
+    async def get_json(self, operation, path, params, *, restricted=False, max_bytes=None):
         assert not restricted  # the Invoices API needs no RDT
         self.calls.append((operation, path, dict(params)))
         return self.answers.pop(0)

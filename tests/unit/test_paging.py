@@ -94,7 +94,7 @@ class Amazon:
         self.queries = []
         self.unexpected = 0
 
-    async def get_json(self, operation, path, params, *, restricted=False):
+    async def get_json(self, operation, path, params, *, restricted=False, max_bytes=None):
         del operation, path, restricted
         self.queries.append(dict(params))
         result = self.answer(dict(params), len(self.queries))
