@@ -22,6 +22,7 @@ from spapi_emulator.config import (
     numbered_partners,
 )
 from spapi_emulator.errors import NEXT_TOKEN_REFUSALS
+from spapi_emulator.hostile import HOSTILE_VALUES
 from spapi_emulator.isotime import parse_iso8601
 from spapi_emulator.server import start_site
 from spapi_emulator.state import EmulatorState
@@ -63,6 +64,19 @@ def _add_document_arguments(parser: argparse.ArgumentParser, d: EmulatorConfig) 
     add("--nfe-malformed-rate", type=_probability, default=d.nfe_malformed_rate)
     add("--document-body", choices=DOCUMENT_BODIES, default=d.document_body)
     add("--document-url-ttl", type=float, default=d.document_url_ttl, help="seconds, unscaled")
+
+
+def _add_hostile_arguments(parser: argparse.ArgumentParser, d: EmulatorConfig) -> None:
+    """Hostile answers (hostile.py): cases for the tap's bounds, not claims about Amazon."""
+    add = parser.add_argument
+    add("--huge-invoice-every", type=int, default=d.huge_invoice_every, help="0: never")
+    add("--huge-invoice-bytes", type=int, default=d.huge_invoice_bytes, help="their PDF size")
+    add("--chunked-answers", action="store_true", help="DF answers without Content-Length")
+    add("--hostile-value", choices=HOSTILE_VALUES, default=d.hostile_value)
+    add("--hostile-value-every", type=int, default=d.hostile_value_every)
+    add("--retry-after-seconds", type=float, default=None, help="on every 429, 500 and 503")
+    add("--endless-next-tokens", action="store_true", help="DF paging never ends")
+    add("--next-token-bytes", type=int, default=d.next_token_bytes, help="pad DF nextTokens")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=d.export_date_form,
         help="createInvoicesExport date texts accepted (default %(default)s)",
     )
+    _add_hostile_arguments(p, d)
     return p
 
 
@@ -205,6 +220,14 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         df_static_sandbox=args.df_static_sandbox,
         shapeless_body_every=args.shapeless_body_every,
         export_date_form=args.export_date_form,
+        huge_invoice_every=args.huge_invoice_every,
+        huge_invoice_bytes=args.huge_invoice_bytes,
+        chunked_answers=args.chunked_answers,
+        hostile_value=args.hostile_value,
+        hostile_value_every=args.hostile_value_every,
+        retry_after_seconds=args.retry_after_seconds,
+        endless_next_tokens=args.endless_next_tokens,
+        next_token_bytes=args.next_token_bytes,
     )
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from spapi_emulator import auth_routes, errors
+from spapi_emulator import auth_routes, errors, hostile
 from spapi_emulator.invoices import routes as invoices_routes
 from spapi_emulator.paths import STATS_PATH
 from spapi_emulator.pipeline import OPERATION_KEY, PARTNER_KEY, RESET_KEY, STATE_KEY
@@ -59,6 +59,7 @@ async def _sp_api_middleware(
         response = _router_error(exc).response()
     # Every SP-API answer declares x-amzn-RequestId; support cases quote it.
     response.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    hostile.add_retry_after(response, state.config)
     operation = request.get(OPERATION_KEY)
     if operation is not None and response.status in _RATE_LIMIT_HEADER_STATUSES:
         plan = state.config.operation_rate(operation)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from spapi_emulator.errors import NEXT_TOKEN_REFUSALS
+from spapi_emulator.hostile import HOSTILE_VALUES, NO_HOSTILE_VALUE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -136,9 +137,10 @@ class EmulatorConfig:
     The instance is mutable on purpose: tests flip fault rates, token lifetimes and rate limits
     while the server runs, and every request reads the current values. Only the dataset fields
     (``seed``, ``dataset_start``, ``days``, ``invoices_per_day``, ``parties``, ``content_bytes``,
-    ``boundary_every``, and for the Invoices API ``invoices_api_per_day``, ``nfe_xml_bytes``,
-    ``invoices_per_document``, ``export_history_error_rate``, ``export_history_pending``) are
-    read once, when the server builds its dataset.
+    ``boundary_every``, ``huge_invoice_every``, ``huge_invoice_bytes``, and for the Invoices
+    API ``invoices_api_per_day``, ``nfe_xml_bytes``, ``invoices_per_document``,
+    ``export_history_error_rate``, ``export_history_pending``) are read once, when the server
+    builds its dataset.
 
     Attributes:
         seed: Seed of the dataset, the fault dice and the latency dice.
@@ -233,6 +235,26 @@ class EmulatorConfig:
             ``any`` ISO 8601 form (default), ``no-zone`` (the model example's form only) or
             ``with-zone``; others get 400 naming the field.
 
+    Hostile answers (hostile.py; cases for the tap's bounds, not claims about Amazon):
+
+    Attributes:
+        huge_invoice_every: Every Nth invoice of a party and day (by its sequence number)
+            has a PDF of ``huge_invoice_bytes`` instead of ``content_bytes``; 0 never.
+        huge_invoice_bytes: Size in bytes of those PDFs.
+        chunked_answers: getCustomerInvoices answers in chunks, without Content-Length.
+        hostile_value: What every ``hostile_value_every``-th invoice (or, for
+            ``next-token-object``, every nextToken) of getCustomerInvoices carries:
+            ``none`` (default), ``po-null``, ``po-absent``, ``po-empty``, ``po-list``,
+            ``po-pattern`` (a purchaseOrderNumber with a dash), ``content-null``,
+            ``next-token-object``.
+        hostile_value_every: Which invoices carry ``hostile_value`` (by sequence number).
+        retry_after_seconds: ``Retry-After`` sent with every 429, 500 and 503; None: never.
+        endless_next_tokens: getCustomerInvoices answers every page, past the last invoice
+            too, with a fresh nextToken (to empty pages): paging never ends.
+        next_token_bytes: getCustomerInvoices nextTokens are padded to this many characters
+            (0: their natural 44); past about 6,000 the emulator's own HTTP server (aiohttp,
+            8,190 bytes a request line) refuses the follow-up request with a plain-text 400.
+
     """
 
     seed: int = 7
@@ -288,6 +310,14 @@ class EmulatorConfig:
     df_static_sandbox: bool = False
     shapeless_body_every: int = 0
     export_date_form: str = EXPORT_DATES_ANY
+    huge_invoice_every: int = 0
+    huge_invoice_bytes: int = 0
+    chunked_answers: bool = False
+    hostile_value: str = NO_HOSTILE_VALUE
+    hostile_value_every: int = 50
+    retry_after_seconds: float | None = None
+    endless_next_tokens: bool = False
+    next_token_bytes: int = 0
 
     def __post_init__(self) -> None:
         """Reject settings the dataset or the buckets cannot honour.
@@ -317,6 +347,19 @@ class EmulatorConfig:
             raise ValueError("latency_ms must be (low, high) with 0 <= low <= high")
         self._check_invoices_api()
         self._check_readings()
+        self._check_hostile()
+
+    def _check_hostile(self) -> None:
+        """Reject hostile switches out of range (see ``__post_init__``)."""
+        if self.hostile_value not in HOSTILE_VALUES:
+            raise ValueError(f"hostile_value must be one of {', '.join(HOSTILE_VALUES)}")
+        counts = (self.huge_invoice_every, self.hostile_value_every, self.next_token_bytes)
+        if min(counts) < 0:
+            raise ValueError("huge_invoice_every, hostile_value_every, next_token_bytes: >= 0")
+        if self.huge_invoice_every and self.huge_invoice_bytes < len(PDF_HEADER):
+            raise ValueError(f"huge_invoice_bytes must be at least {len(PDF_HEADER)}")
+        if self.retry_after_seconds is not None and self.retry_after_seconds < 0:
+            raise ValueError("retry_after_seconds must be >= 0")
 
     def _check_readings(self) -> None:
         """Reject unknown readings of ambiguous points (see ``__post_init__``)."""

@@ -102,22 +102,26 @@ class NextTokenCodec:
             return None
         return signed[_HEAD.size :]
 
-    def encode_offset(self, offset: int, params_fingerprint: bytes) -> str:
+    def encode_offset(self, offset: int, params_fingerprint: bytes, pad_to: int = 0) -> str:
         """Return the token for the page starting ``offset`` results into the query.
 
         Args:
             offset: Results already returned.
             params_fingerprint: ``fingerprint()`` of the query's other parameters.
+            pad_to: Make the token at least this many characters long (zero bytes after the
+                offset, signed with it); 0: its natural length.
 
         """
-        return self.encode(_OFFSET.pack(offset), params_fingerprint)
+        raw_bytes = _HEAD.size + _OFFSET.size + _MAC_BYTES
+        padding = max(0, pad_to * 3 // 4 - raw_bytes)
+        return self.encode(_OFFSET.pack(offset) + bytes(padding), params_fingerprint)
 
     def decode_offset(self, token: str, params_fingerprint: bytes, ttl: float | None) -> int | None:
         """Return the offset a token points to, or None if it is invalid or expired."""
         payload = self.decode(token, params_fingerprint, ttl)
-        if payload is None or len(payload) != _OFFSET.size:
+        if payload is None or len(payload) < _OFFSET.size or any(payload[_OFFSET.size :]):
             return None
-        return int(_OFFSET.unpack(payload)[0])
+        return int(_OFFSET.unpack(payload[: _OFFSET.size])[0])
 
     def _mac(self, signed: bytes, bound_to: bytes) -> bytes:
         digest = hmac.new(self._key, signed + bound_to, hashlib.sha256).digest()

@@ -9,6 +9,7 @@ per run: one run is one account, so account_id never enters a bookmark or a part
 
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any, Final
 
@@ -30,6 +31,19 @@ def keys_with_account(keys: list[str] | None) -> list[str]:
     """A stream's primary key with ``account_id`` appended (the natural key stays first)."""
     natural = [key for key in keys or [] if key != ACCOUNT_ID]
     return [*natural, ACCOUNT_ID]
+
+
+def declared_keys(stream_class: type) -> list[str]:
+    """The natural key a stream class declares (its ``primary_keys`` class attribute).
+
+    An instance's keys are the SDK's property: account_id joins them, and a catalog may list
+    them in another order. The class keeps what the stream itself is keyed by.
+    """
+    keys = inspect.getattr_static(stream_class, "primary_keys")
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        msg = f"{stream_class.__name__} declares no primary_keys list"
+        raise TypeError(msg)
+    return list(keys)
 
 
 def schema_with_account(schema: dict[str, Any]) -> dict[str, Any]:

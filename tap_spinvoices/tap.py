@@ -17,13 +17,14 @@ import signal
 import sys
 import threading
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
-from tap_spinvoices.account import keys_with_account
+from tap_spinvoices.account import declared_keys, keys_with_account
 from tap_spinvoices.errors import (
     CatalogError,
     ConfigError,
@@ -49,7 +50,7 @@ from tap_spinvoices.streams import (
     InvoiceItemsStream,
     InvoicesStream,
 )
-from tap_spinvoices.sync.bookmarks import read_bookmark
+from tap_spinvoices.sync.bookmarks import read_bookmark, refuse_future_bookmark
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -70,6 +71,10 @@ STREAM_TYPES: tuple[type[Stream], ...] = (
 
 _STATE_FIX = "Fix: pass the last STATE value the tap printed, or no --state for a full sync"
 _CATALOG_FIX = "Fix: write a new one with --discover and select streams in it"
+# Longest --state or --catalog file read, in characters. The tap's own state holds a bookmark
+# per partition and at most 5,000 document ids (well under 1 MB), its catalog about 60 KB;
+# a state is also written back in every STATE message, so a huge one is refused, not echoed.
+MAX_INPUT_FILE_CHARS = 8 << 20
 
 
 class TapSpinvoices(ConfigCheckedTap):
@@ -138,6 +143,7 @@ class TapSpinvoices(ConfigCheckedTap):
             msg = 'State error: the state must be a JSON object like {"bookmarks": {...}}. '
             msg += _STATE_FIX
             raise StateError(msg)
+        now = datetime.now(UTC)
         for stream_name, stream_state in state.get("bookmarks", {}).items():
             is_object = isinstance(stream_state, dict)
             partitions = stream_state.get("partitions", []) if is_object else None
@@ -147,11 +153,10 @@ class TapSpinvoices(ConfigCheckedTap):
                     '{"replication_key_value": ...} or {"partitions": [{...}]}. ' + _STATE_FIX
                 )
                 raise StateError(msg)
-            read_bookmark(stream_state, f"bookmarks.{stream_name}")
+            _check_bookmark(stream_state, f"bookmarks.{stream_name}", now)
             for partition in partitions:
-                read_bookmark(
-                    partition, f"bookmarks.{stream_name} partition {partition.get('context')}"
-                )
+                where = f"bookmarks.{stream_name} partition {partition.get('context')}"
+                _check_bookmark(partition, where, now)
         super().load_state(state)
 
     @override
@@ -281,9 +286,23 @@ def _drop_sdk_failure_line(record: logging.LogRecord) -> bool:
     return True
 
 
+def _check_bookmark(partition_state: dict[str, Any], where: str, now: datetime) -> None:
+    """A bookmark, if there is one, is a date-time and no later than now."""
+    bookmark = read_bookmark(partition_state, where)
+    if bookmark is not None:
+        refuse_future_bookmark(bookmark, now, where)
+
+
 def _json_file(file: IO[str], error: type[SpinvoicesError], what: str, fix: str) -> tuple[str, Any]:
     """The text and the parsed value of a --state/--catalog file, or one clear error line."""
-    text = file.read()
+    text = file.read(MAX_INPUT_FILE_CHARS + 1)
+    if len(text) > MAX_INPUT_FILE_CHARS:
+        msg = (
+            f"{what.capitalize()} error: the --{what} file is longer than "
+            f"{MAX_INPUT_FILE_CHARS >> 20} MB, far more than this tap ever writes (under 1 MB). "
+            f"{fix}"
+        )
+        raise error(msg)
     try:
         return text, json.loads(text)
     except json.JSONDecodeError as exc:
@@ -321,7 +340,7 @@ def _checked_catalog_file(catalog: IO[str] | None) -> IO[str] | None:
         )
         raise CatalogError(msg)
     # Stream classes set ``name`` as a class attribute; the SDK types it per instance.
-    known = [str(getattr(stream_type, "name")) for stream_type in STREAM_TYPES]  # noqa: B009
+    known = {str(getattr(stream_type, "name")): stream_type for stream_type in STREAM_TYPES}  # noqa: B009
     for entry in entries:
         stream_id = entry.get("tap_stream_id")
         if stream_id not in known:
@@ -330,4 +349,33 @@ def _checked_catalog_file(catalog: IO[str] | None) -> IO[str] | None:
                 f"{TapSpinvoices.name} (it has: {', '.join(known)}). {_CATALOG_FIX}"
             )
             raise CatalogError(msg)
+        _check_catalog_keys(entry, keys_with_account(declared_keys(known[stream_id])))
     return io.StringIO(text)
+
+
+def _check_catalog_keys(entry: dict[str, Any], keys: list[str]) -> None:
+    """The catalog's key properties are the stream's own, in any order.
+
+    The SDK takes them from ``key_properties``, else from the stream's
+    ``table-key-properties`` metadata; the target upserts on them, and the tap's
+    de-duplication relies on them meaning what they mean in discovery.
+    """
+    stream_metadata = next(
+        (m.get("metadata") for m in entry.get("metadata") or [] if m.get("breadcrumb") == []),
+        None,
+    )
+    table_keys = stream_metadata.get("table-key-properties") if stream_metadata else None
+    given = entry.get("key_properties") or table_keys or []
+    if (
+        isinstance(given, list)
+        and sorted(map(str, given)) == sorted(keys)
+        and len(given) == len(keys)
+    ):
+        return
+    msg = (
+        f"Catalog error: stream {entry.get('tap_stream_id')!r} has key_properties "
+        f"{json.dumps(given)} in --catalog, but its records are keyed by {json.dumps(keys)} "
+        "(in any order): targets upsert on them and the tap de-duplicates by them. Fix: "
+        "restore them as --discover writes them, or write a new catalog with --discover"
+    )
+    raise CatalogError(msg)

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from spapi_emulator.config import PDF_HEADER
+from spapi_emulator.hostile import is_chosen
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -139,6 +140,8 @@ class Dataset:
         self.end = self.start + timedelta(days=config.days)
         self.parties: tuple[str, ...] = tuple(config.parties)
         self.content_bytes = config.content_bytes
+        self.huge_invoice_every = config.huge_invoice_every
+        self.huge_invoice_bytes = config.huge_invoice_bytes
         prefix = config.purchase_order_prefix
         rows: list[tuple[int, str, Invoice]] = []
         by_party: dict[str, list[tuple[int, str, Invoice]]] = {p: [] for p in self.parties}
@@ -223,7 +226,8 @@ class Dataset:
         r"""Return the invoice's content: standard Base64 of a fake PDF, made on demand.
 
         The bytes are ``%PDF-1.4\n`` followed by seeded random bytes, ``content_bytes`` long
-        in total; the same (seed, purchase order number) always gives the same text.
+        in total (``huge_invoice_bytes`` for every ``huge_invoice_every``-th invoice); the
+        same (seed, purchase order number) always gives the same text.
 
         Args:
             purchase_order_number: The invoice's purchase order number.
@@ -234,7 +238,12 @@ class Dataset:
         """
         # Not security relevant: reproducible filler bytes for a fake PDF.
         rng = random.Random(f"{self.seed}:content:{purchase_order_number}")  # noqa: S311
-        raw = PDF_HEADER + rng.randbytes(self.content_bytes - len(PDF_HEADER))
+        size = (
+            self.huge_invoice_bytes
+            if is_chosen(purchase_order_number, self.huge_invoice_every)
+            else self.content_bytes
+        )
+        raw = PDF_HEADER + rng.randbytes(size - len(PDF_HEADER))
         return base64.b64encode(raw).decode("ascii")
 
 

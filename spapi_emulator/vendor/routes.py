@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from spapi_emulator import errors
+import orjson
+
+from spapi_emulator import errors, hostile
 from spapi_emulator.config import GET_CUSTOMER_INVOICES
 from spapi_emulator.isotime import parse_iso8601
 from spapi_emulator.paging import fingerprint
@@ -181,18 +183,28 @@ def customer_invoice_list(query: CustomerInvoicesQuery, state: EmulatorState) ->
         inclusive=state.config.inclusive_bounds,
     )
     page = window.page(query.offset, query.limit, descending=query.descending)
-    invoices = [
+    config = state.config
+    invoices: list[dict[str, object]] = [
         {
             "purchaseOrderNumber": invoice.purchase_order_number,
             "content": state.dataset.content(invoice.purchase_order_number),
         }
         for invoice in page
     ]
+    if config.hostile_value != hostile.NO_HOSTILE_VALUE:
+        invoices = [
+            hostile.hostile_invoice(invoice, config.hostile_value)
+            if hostile.is_chosen(entry.purchase_order_number, config.hostile_value_every)
+            else invoice
+            for entry, invoice in zip(page, invoices, strict=True)
+        ]
     body: dict[str, object] = {}
     next_offset = query.offset + len(page)
-    if next_offset < len(window):
-        token = state.next_tokens.encode_offset(next_offset, query.params_fingerprint)
-        body["pagination"] = {"nextToken": token}
+    if next_offset < len(window) or config.endless_next_tokens:
+        token = state.next_tokens.encode_offset(
+            next_offset, query.params_fingerprint, pad_to=config.next_token_bytes
+        )
+        body["pagination"] = {"nextToken": hostile.hostile_pagination(token, config.hostile_value)}
     body["customerInvoices"] = invoices
     return body
 
@@ -221,7 +233,10 @@ def _handler(version: str) -> Callable[[web.Request], Awaitable[web.StreamRespon
         if state.faults.shapeless():
             return errors.json_response({})
         body = customer_invoice_list(query, state)
-        return errors.json_response({"payload": body} if version == DF_V1 else body)
+        answer = {"payload": body} if version == DF_V1 else body
+        if state.config.chunked_answers:
+            return hostile.chunked_json(orjson.dumps(answer))
+        return errors.json_response(answer)
 
     return get_customer_invoices
 

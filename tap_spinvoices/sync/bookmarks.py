@@ -43,6 +43,28 @@ def read_bookmark(partition_state: dict[str, Any], where: str) -> datetime | Non
     raise StateError(msg)
 
 
+def refuse_future_bookmark(bookmark: datetime, now: datetime, where: str) -> None:
+    """Refuse a bookmark later than now: nothing can have been written up to the future.
+
+    Such a state comes from a clock that ran ahead, or was edited; a run from it would sync
+    nothing, silently, until that instant came, and then skip what was created meanwhile.
+
+    Raises:
+        StateError: One line naming the stream, the partition, the value and the fix.
+
+    """
+    if bookmark <= now:
+        return
+    msg = (
+        f"State error in {where}: replication_key_value {format_instant(bookmark)} is later "
+        f"than now ({format_instant(now)}): a bookmark says everything before it was written, "
+        "so this state comes from a clock that ran ahead or was edited, and a run from it "
+        "would sync nothing until then. Fix: set it to the end of the last run you trust, "
+        "or drop that bookmark to sync from start_date"
+    )
+    raise StateError(msg)
+
+
 def resume_start(bookmark: datetime | None, start_date: datetime, lookback: timedelta) -> datetime:
     """Where a run starts: the bookmark less the lookback, never before ``start_date``."""
     if bookmark is None:

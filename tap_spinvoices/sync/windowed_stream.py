@@ -14,7 +14,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.metrics import DEFAULT_LOG_INTERVAL
 from typing_extensions import override
 
-from tap_spinvoices.account import ACCOUNT_ID, schema_with_account
+from tap_spinvoices.account import ACCOUNT_ID, declared_keys, schema_with_account
 from tap_spinvoices.output.page_writer import RecordPageWriter
 from tap_spinvoices.sync.bookmarks import (
     REPLICATION_KEY,
@@ -150,6 +150,15 @@ class WindowedStream(SessionStream):
     # The SDK's record counter of the sync under way (see get_record_counter).
     _record_counter: metrics.Counter | None = None
 
+    @property
+    def dedup_key(self) -> str:
+        """The field overlapping windows repeat: the stream's own first key, from the class.
+
+        Not the instance's keys: a catalog may list them in another order (the tap accepts
+        any order), and account_id, appended to them, is stamped after de-duplication.
+        """
+        return declared_keys(type(self))[0]
+
     def window_pages(
         self, client: SpApiClient, window: Window, context: Context | None
     ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
@@ -183,7 +192,7 @@ class WindowedStream(SessionStream):
             self,
             plan,
             self._progress(plan, context),
-            self.primary_keys[0],
+            self.dedup_key,
             self.run.settings.account_id,
         )
         page_writer = self._page_writer()

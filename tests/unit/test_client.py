@@ -476,7 +476,7 @@ class TestExpiredTokens:
             answer(json_body=lwa_grant(ACCESS)),
             answer(json_body=lwa_grant("Atza|access-token-2")),
         )
-        with pytest.raises(ApiError, match="expire as soon as they are issued, which is not a missing role"):
+        with pytest.raises(ApiError, match="expire as soon as they are issued, which is not a"):
             run_client(server, get_page)
         assert len(server.calls(DF_PATH)) == 2
 

@@ -33,9 +33,11 @@ class FakeClient:
     def __init__(self, answers):
         self.answers = list(answers)
         self.queries = []
+        self.bounds = []  # max_bytes of each call
 
     async def get_json(self, operation, path, params, *, restricted=False, max_bytes=None):
         self.queries.append((operation, path, dict(params), restricted))
+        self.bounds.append(max_bytes)
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer

@@ -93,10 +93,12 @@ class Amazon:
         self.answer = answer
         self.queries = []
         self.unexpected = 0
+        self.bounds = []  # max_bytes of each call
 
     async def get_json(self, operation, path, params, *, restricted=False, max_bytes=None):
         del operation, path, restricted
         self.queries.append(dict(params))
+        self.bounds.append(max_bytes)
         result = self.answer(dict(params), len(self.queries))
         if isinstance(result, Exception):
             raise result
