@@ -55,7 +55,7 @@ PO_FIELD: Final = "purchaseOrderNumber"
 # The bounds of a page when the stream passes none: the settings' defaults.
 DEFAULT_BOUNDS: Final = PageBounds(page_bytes=8 << 20, item_bytes=16 << 20)
 _STOPS: Final = (
-    "the run stops after the STATE of the completed windows; report the x-amzn-RequestId "
+    "The run stops after the STATE of the completed windows; report the x-amzn-RequestId "
     "to Amazon: until its answer changes, each run stops at window {where}"
 )
 
@@ -158,7 +158,8 @@ def invoice_key(invoice: Mapping[str, Any]) -> str | None:
     """
     content = invoice.get("content")
     if not isinstance(content, str):
-        msg = f"content is {json_type(content)}, not a string"
+        shape = json_type(content) if "content" in invoice else "absent"
+        msg = f"content is {shape}, not a string"
         raise TypeError(msg)
     number = invoice.get(PO_FIELD)
     if number is None or number == "":
@@ -167,7 +168,8 @@ def invoice_key(invoice: Mapping[str, Any]) -> str | None:
         msg = f"purchaseOrderNumber is {json_type(number)}, not a string"
         raise TypeError(msg)
     if not (number.isascii() and number.isalnum()):
-        msg = f"purchaseOrderNumber {number[:40]!r} is not letters and digits (^[a-zA-Z0-9]+$)"
+        allowed = "the letters and digits the model allows"
+        msg = f"purchaseOrderNumber {number[:40]!r} is more than {allowed}"
         raise TypeError(msg)
     return number
 

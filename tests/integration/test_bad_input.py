@@ -54,6 +54,18 @@ def state_text(builder: StateBuilder) -> str:
     return json.dumps(builder.build())
 
 
+def catalog_with_keys(keys: list[str]) -> str:
+    """The customer_invoices catalog with ``keys`` as its key properties, everywhere."""
+    catalog = catalog_selecting(("customer_invoices",))
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] == "customer_invoices":
+            entry["key_properties"] = keys
+            for metadata in entry["metadata"]:
+                if metadata["breadcrumb"] == []:
+                    metadata["metadata"]["table-key-properties"] = keys
+    return json.dumps(catalog)
+
+
 CASES = {
     "missing-refresh-token": BadInput(
         config=lambda c: c.without("refresh_token"),
@@ -149,6 +161,26 @@ CASES = {
         catalog="streams: [customer_invoices]",
         line="Catalog error: the --catalog file is not JSON (Expecting value at line 1 "
         f"column 1). {CATALOG_FIX}",
+    ),
+    "state-larger-than-8-mb": BadInput(
+        state=json.dumps({"bookmarks": {}, "junk": "x" * (8 << 20)}),
+        line="State error: the --state file is longer than 8 MB, far more than this tap ever "
+        "writes (under 1 MB). " + STATE_FIX,
+    ),
+    "catalog-with-key-properties-emptied": BadInput(
+        catalog=catalog_with_keys([]),
+        line="Catalog error: stream 'customer_invoices' has key_properties [] in --catalog, "
+        'but its records are keyed by ["purchaseOrderNumber", "account_id"] (in any order): '
+        "targets upsert on them and the tap de-duplicates by them. Fix: restore them as "
+        "--discover writes them, or write a new catalog with --discover",
+    ),
+    "catalog-keyed-on-another-field": BadInput(
+        catalog=catalog_with_keys(["window_start", "account_id"]),
+        line="Catalog error: stream 'customer_invoices' has key_properties "
+        '["window_start", "account_id"] in --catalog, but its records are keyed by '
+        '["purchaseOrderNumber", "account_id"] (in any order): targets upsert on them and the '
+        "tap de-duplicates by them. Fix: restore them as --discover writes them, or write a "
+        "new catalog with --discover",
     ),
     "rdt-refused-for-a-missing-role": BadInput(
         emulator={"rdt_denied": True},

@@ -105,13 +105,14 @@ class Harness:
     sleep: SleepRecorder
 
 
-def run_client(
+def run_client(  # noqa: PLR0913 - the scenario and the client's knobs
     server: ScriptedServer,
     scenario: Callable[[Harness], Awaitable[T]],
     *,
     use_rdt: bool = True,
     policy: RetryPolicy | None = None,
     timeout_s: float = 5.0,
+    max_body_bytes: int = client_module.DEFAULT_MAX_BODY_BYTES,
 ) -> T:
     """Run ``scenario(harness)`` in a fresh event loop, as the tap runs one partition."""
     sleep, store, clock = SleepRecorder(), TokenStore(), FakeClock()
@@ -138,6 +139,7 @@ def run_client(
                 policy=policy or RetryPolicy(),
                 use_rdt=use_rdt,
                 timeout_s=timeout_s,
+                max_body_bytes=max_body_bytes,
                 sleep=sleep,
                 random=lambda: 0.5,
                 token_clock=clock,
