@@ -142,6 +142,20 @@ def scenarios(*, quick: bool) -> list[Scenario]:
             rate_bound=False,
         ),
         Scenario(
+            key="memory-large",
+            title=(
+                f"(c2) memory: {100 if quick else 400} invoices x 5 MB PDF, "
+                "no throttle, no latency"
+            ),
+            days=1,
+            invoices_per_day=100 if quick else 400,
+            content_bytes=5_000_000,
+            latency_ms=(0.0, 0.0),
+            throttle=False,
+            time_scale=1000.0,
+            rate_bound=False,
+        ),
+        Scenario(
             key="cpu",
             title=(
                 f"(d) CPU: {'30k' if quick else '100k'} invoices x 2.7 KB, no throttle, no latency"
