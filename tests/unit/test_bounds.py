@@ -48,6 +48,7 @@ from tests.unit.test_client import (
     run_client,
     sp_error,
 )
+from tests.unit.test_paging import Amazon
 
 MB = 1 << 20
 WINDOW = Window(datetime(2024, 7, 1, tzinfo=UTC), datetime(2024, 7, 2, tzinfo=UTC))
@@ -324,27 +325,6 @@ class TestMaxPages:
         assert max_pages(WINDOW, 100) > 17 * 1000
 
 
-class Pages:
-    """A fake client answering from ``answer(params, n)``; records each query and bound."""
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.queries: list[dict] = []
-        self.bounds: list[int | None] = []
-
-    async def get_json(self, operation, path, params, *, restricted=False, max_bytes=None):
-        del operation, path, restricted
-        self.queries.append(dict(params))
-        self.bounds.append(max_bytes)
-        result = self.answer(dict(params), len(self.queries))
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    def note_unexpected_body(self, operation):
-        del operation
-
-
 def parse(body):
     return body.get("items") or [], body.get("nextToken")
 
@@ -386,7 +366,7 @@ class TestPagerBounds:
                 return {"items": [1], "nextToken": "t1"}
             return {"items": [2]}
 
-        client = Pages(answer)
+        client = Amazon(answer)
 
         assert walk(client, sized_request()) == [[1], [2]]
         assert [q["limit"] for q in client.queries] == [100, 1, 1]
@@ -394,7 +374,7 @@ class TestPagerBounds:
         assert client.bounds == [8 * MB, 16 * MB, 16 * MB]
 
     def test_a_page_of_one_item_too_long_names_max_record_mb(self):
-        client = Pages(
+        client = Amazon(
             lambda params, _n: too_large(8 * MB if params["limit"] > 1 else 16 * MB, None)
         )
 
@@ -409,7 +389,7 @@ class TestPagerBounds:
         assert [q["limit"] for q in client.queries] == [100, 25, 6, 1]
 
     def test_a_page_whose_size_cannot_be_lowered_is_the_clients_line(self):
-        client = Pages(lambda _params, _n: too_large(16 * MB, 20 * MB))
+        client = Amazon(lambda _params, _n: too_large(16 * MB, 20 * MB))
         request = WindowRequest("getInvoicesExport", "/x", {"a": 1}, WINDOW)
 
         with pytest.raises(ResponseTooLargeError):
@@ -426,7 +406,7 @@ class TestPagerBounds:
             page_size_param="limit",
             noun="invoice",
         )
-        client = Pages(lambda _params, n: {"items": [], "nextToken": f"t{n}"})
+        client = Amazon(lambda _params, n: {"items": [], "nextToken": f"t{n}"})
 
         with pytest.raises(EndlessPagingError, match="on each of 192 pages"):
             walk(client, request)
