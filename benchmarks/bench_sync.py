@@ -144,8 +144,7 @@ def scenarios(*, quick: bool) -> list[Scenario]:
         Scenario(
             key="memory-large",
             title=(
-                f"(c2) memory: {100 if quick else 400} invoices x 5 MB PDF, "
-                "no throttle, no latency"
+                f"(c2) memory: {100 if quick else 400} invoices x 5 MB PDF, no throttle, no latency"
             ),
             days=1,
             invoices_per_day=100 if quick else 400,

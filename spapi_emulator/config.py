@@ -355,7 +355,9 @@ class EmulatorConfig:
             raise ValueError(f"hostile_value must be one of {', '.join(HOSTILE_VALUES)}")
         counts = (self.huge_invoice_every, self.hostile_value_every, self.next_token_bytes)
         if min(counts) < 0:
-            raise ValueError("huge_invoice_every, hostile_value_every, next_token_bytes: >= 0")
+            raise ValueError(
+                "huge_invoice_every, hostile_value_every, next_token_bytes must be >= 0"
+            )
         if self.huge_invoice_every and self.huge_invoice_bytes < len(PDF_HEADER):
             raise ValueError(f"huge_invoice_bytes must be at least {len(PDF_HEADER)}")
         if self.retry_after_seconds is not None and self.retry_after_seconds < 0:

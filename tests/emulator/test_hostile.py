@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from spapi_emulator import EmulatorConfig
+from spapi_emulator.__main__ import build_parser, config_from_args
 from spapi_emulator.hostile import HOSTILE_VALUES, is_chosen
 
 from .conftest import DF_2021, Api, day, iso
@@ -194,3 +196,38 @@ def test_tokens_with_a_lifetime_of_zero_expire_as_they_are_issued(
 
     assert refused.status == 403
     assert refused.error["details"] == EXPIRED
+
+
+def test_every_hostile_switch_can_be_chosen_from_the_command_line() -> None:
+    args = build_parser().parse_args(
+        [
+            "--huge-invoice-every=7",
+            "--huge-invoice-bytes=5000000",
+            "--chunked-answers",
+            "--hostile-value=po-null",
+            "--hostile-value-every=3",
+            "--retry-after-seconds=86400",
+            "--endless-next-tokens",
+            "--next-token-bytes=8192",
+        ]
+    )
+    config = config_from_args(args)
+    assert (config.huge_invoice_every, config.huge_invoice_bytes) == (7, 5_000_000)
+    assert (config.hostile_value, config.hostile_value_every) == ("po-null", 3)
+    assert (config.retry_after_seconds, config.next_token_bytes) == (86400.0, 8192)
+    assert config.chunked_answers
+    assert config.endless_next_tokens
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"huge_invoice_every": -1},
+        {"huge_invoice_every": 3, "huge_invoice_bytes": 0},
+        {"next_token_bytes": -5},
+        {"retry_after_seconds": -1.0},
+    ],
+)
+def test_hostile_switches_out_of_range_are_refused(setting: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        EmulatorConfig(**setting)
