@@ -62,10 +62,15 @@ def emulator_args(invoices: int) -> list[str]:
     ]
 
 
+def invoices_api(invoices: int) -> InvoicesApi:
+    """The emulator's Invoices API as ``emulator_args(invoices)`` configures it, in process."""
+    config = EmulatorConfig(days=3, invoices_api_per_day=invoices, invoices_per_document=invoices)
+    return InvoicesApi(config, clock=time.monotonic, wall_clock=lambda: datetime.now(UTC))
+
+
 def one_document(invoices: int) -> tuple[bytes, int, int]:
     """(ZIP bytes, NF-e files, event files) of the first day's document, as served."""
-    config = EmulatorConfig(days=3, invoices_api_per_day=invoices, invoices_per_document=invoices)
-    api = InvoicesApi(config, clock=time.monotonic, wall_clock=lambda: datetime.now(UTC))
+    api = invoices_api(invoices)
     view = api.exports(START, START + timedelta(days=1) - timedelta(microseconds=1))[0]
     (document_id,) = view.document_ids
     files = api.document_files(document_id)

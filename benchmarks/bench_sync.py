@@ -434,9 +434,9 @@ def row(scenario: Scenario, results: list[Result]) -> str:
 
 
 def writer_table(*, quick: bool) -> str:
-    records = 20_000 if quick else 100_000
+    size = ["--records=2000", "--repeats=3"] if quick else ["--records=10000", "--repeats=9"]
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_writer.py"), f"--records={records}"],
+        [sys.executable, str(ROOT / "benchmarks" / "bench_writer.py"), *size],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -1,170 +1,366 @@
-"""Writer-only microbenchmark: SDK default vs MsgSpecWriter vs OrjsonSingerWriter."""
+"""Writer microbenchmark: CPU per 10,000 records of each stream, two writers side by side.
+
+Writers, each writing the same messages to /dev/null the way the tap writes that stream
+(a page of records at a time through ``write_records`` for the windowed streams without
+children, one ``write_message`` per message for the others and for STATE):
+
+- **baseline**: ``tap_spinvoices/output/writer.py`` as it was at ``--baseline`` (default
+  694d793, the writer whose lines were byte-identical to the SDK default's), loaded from git;
+- **tree**: ``OrjsonSingerWriter`` of this checkout;
+- **SDK default**: singer-sdk's ``SimpleSingerWriter`` (simplejson), for scale (``--no-sdk``
+  leaves it out).
+
+Records are built as the streams build them, from realistic inputs: customer_invoices with a
+20 KB Base64 PDF, invoices and invoice_exports from the emulator's Invoices API, and
+invoice_documents (the raw NF-e XML and the fields nfelib read), invoice_items and
+invoice_events from one emulator export document. Every writer's output is checked first:
+each line must parse to what the SDK default writes (tests/parse_equal.py), or nothing is
+printed.
+
+Rounds are interleaved: each round runs every stream under every writer, the writers' order
+flipping from round to round (A B, B A, ...), so drift in the machine's load hits both.
+Figures are medians of the rounds' CPU time (``time.process_time``); the ratio is the median
+of the per-round ratios tree / baseline.
+
+    python benchmarks/bench_writer.py [--records 10000] [--repeats 9] [--baseline 694d793]
+"""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import gc
-import hashlib
 import io
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
+import types
 import typing as t
+import zipfile
 from pathlib import Path
 
-# `python benchmarks/bench_writer.py` puts benchmarks/ on sys.path, not the repo root.
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
+if str(ROOT) not in sys.path:  # `python benchmarks/bench_writer.py` puts benchmarks/ first
     sys.path.insert(0, str(ROOT))
 
-from singer_sdk.singerlib.encoding.simple import RecordMessage, SimpleSingerWriter  # noqa: E402
-from singer_sdk.singerlib.json import serialize_json  # noqa: E402
+from singer_sdk.singerlib.encoding.simple import (  # noqa: E402
+    Message,
+    RecordMessage,
+    SimpleSingerWriter,
+    StateMessage,
+)
 
+from benchmarks.bench_nfe import START, invoices_api  # noqa: E402
+from benchmarks.bench_sync import git_commit, machine_line  # noqa: E402
+from tap_spinvoices.account import ACCOUNT_ID  # noqa: E402
 from tap_spinvoices.output.writer import OrjsonSingerWriter  # noqa: E402
+from tap_spinvoices.streams.customer_invoices import build_record, window_fields  # noqa: E402
+from tap_spinvoices.streams.invoice_documents import document_record  # noqa: E402
+from tap_spinvoices.streams.invoices_api import export_record, invoice_record  # noqa: E402
+from tap_spinvoices.sync.windows import Window  # noqa: E402
+from tests.parse_equal import read_lines  # noqa: E402
 
-if t.TYPE_CHECKING:
-    from singer_sdk.singerlib.encoding.base import GenericSingerWriter
+BASELINE = "694d793"  # the last commit whose writer wrote the SDK default's bytes
+WRITER_PATH = "tap_spinvoices/output/writer.py"
+PAGE_SIZE = 100  # getCustomerInvoices and getInvoices pages
+PDF_BYTES = 15_000  # 20,000 Base64 characters
+POOL = 64  # distinct PDFs, reused so many records stay small in memory
+NFE_POOL = 200  # NF-e of the emulator document the document, item and event records come from
+CHECKED = 300  # messages of each stream checked for parse equality before timing
+MARKETPLACE = "A2Q3Y263D00KWC"  # Amazon.com.br
+ACCOUNT = "default"
 
-STREAM = "customer_invoices"
-CONTENT_POOL = 64  # distinct invoice bodies, reused so 100k records stay small in memory
+
+@dataclasses.dataclass
+class Workload:
+    """The messages of one stream, and how the tap hands them to the writer."""
+
+    title: str
+    stream: str
+    records: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    states: list[dict[str, t.Any]] = dataclasses.field(default_factory=list)
+    pages: bool = False  # write_records a page at a time (else one message per record)
+    messages: list[Message] = dataclasses.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        """Build the messages: time_extracted per record (the SDK) or per page (the tap)."""
+        extracted = dt.datetime(2026, 11, 30, 3, 0, 0, 15474, tzinfo=dt.UTC)
+        step = dt.timedelta(microseconds=137)
+        if self.states:
+            self.messages = [StateMessage(value=state) for state in self.states]
+        else:
+            per_time = PAGE_SIZE if self.pages else 1  # the page path takes it once a page
+            self.messages = [
+                RecordMessage(self.stream, record, time_extracted=extracted + i // per_time * step)
+                for i, record in enumerate(self.records)
+            ]
+
+    def write(self, writer: t.Any) -> None:  # noqa: ANN401 - any Singer writer
+        """Write every message as the tap would with ``writer``."""
+        if self.pages and hasattr(writer, "write_records"):  # the SDK's writer writes messages
+            for start in range(0, len(self.messages), PAGE_SIZE):
+                page = t.cast("list[RecordMessage]", self.messages[start : start + PAGE_SIZE])
+                writer.write_records(
+                    self.stream, [m.record for m in page], time_extracted=page[0].time_extracted
+                )
+        else:
+            for message in self.messages:
+                writer.write_message(message)
+
+    def head(self, count: int) -> Workload:
+        """The first ``count`` messages as a workload of their own."""
+        return dataclasses.replace(
+            self, records=self.records[:count], states=self.states[:count], messages=[]
+        )
 
 
-def build_messages(count: int, seed: int = 7) -> list[RecordMessage]:
-    """Invoice-like RECORDs as the tap emits them (JSON-ready values, time_extracted set)."""
-    rng = random.Random(seed)
-    bodies = [rng.randbytes(2025) for _ in range(CONTENT_POOL)]  # 2025 bytes -> 2700 Base64 chars
-    contents = [
-        (base64.b64encode(body).decode(), hashlib.sha256(body).hexdigest(), len(body))
-        for body in bodies
-    ]
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    extracted = dt.datetime(2026, 11, 22, 0, 0, 0, 123456, tzinfo=dt.UTC)
-    messages = []
+def cycle(pool: list[dict[str, t.Any]], count: int) -> list[dict[str, t.Any]]:
+    """``count`` records taken round the pool; copies, since a page writer may pop keys."""
+    return [dict(pool[i % len(pool)]) for i in range(count)]
+
+
+def customer_invoices(count: int) -> list[dict[str, t.Any]]:
+    rng = random.Random(17)
+    contents = [base64.b64encode(rng.randbytes(PDF_BYTES)).decode() for _ in range(POOL)]
+    window = Window(START, START + dt.timedelta(days=1))
+    shared = window_fields(window, "WH001", "v1")
+    records = []
     for i in range(count):
-        content, sha, size = contents[i % CONTENT_POOL]
-        window_start = start + dt.timedelta(days=i // 1000)
-        record = {
-            "purchaseOrderNumber": f"PO{i:010d}",
-            "content": content,
-            "content_sha256": sha,
-            "content_bytes": size,
-            "window_start": window_start.isoformat(),
-            "window_end": (window_start + dt.timedelta(days=1)).isoformat(),
-            "ship_from_party_id": f"WH{i % 37:03d}",
-            "api_version": "v1",
-        }
-        messages.append(RecordMessage(stream=STREAM, record=record, time_extracted=extracted))
-    return messages
+        invoice = {"purchaseOrderNumber": f"{i:08d}", "content": contents[i % POOL]}
+        record = build_record(invoice, shared, frozenset())
+        record[ACCOUNT_ID] = ACCOUNT
+        records.append(record)
+    return records
 
 
-def writer_factories() -> dict[str, t.Callable[[], GenericSingerWriter[t.Any, t.Any]]]:
-    """The writers to compare; MsgSpecWriter only when msgspec is installed."""
-    factories: dict[str, t.Callable[[], GenericSingerWriter[t.Any, t.Any]]] = {
-        "SimpleSingerWriter (SDK default, simplejson)": SimpleSingerWriter,
-    }
+def invoices_api_workloads(count: int) -> list[Workload]:
+    """invoices, invoice_exports, invoice_documents, invoice_items, invoice_events."""
+    api = invoices_api(NFE_POOL)
+    window = Window(START, START + dt.timedelta(days=3))
+    end = window.end - dt.timedelta(microseconds=1)
+    invoices = [invoice_record(i.to_json(), MARKETPLACE, window) for i in api.invoices(START, end)]
+    views = api.exports(START, end)
+    exports = [export_record(v.to_json(), MARKETPLACE, window) for v in views]
+    documents, items, events = [], [], []
+    (document_id, *_) = views[0].document_ids
+    with zipfile.ZipFile(io.BytesIO(api.document_zip(document_id))) as zipped:
+        files = [(info.filename, zipped.read(info)) for info in zipped.infolist()]
+    for name, data in files:
+        record, outcome = document_record(
+            name,
+            data,
+            document_id=document_id,
+            export_id=views[0].export_id,
+            marketplace=MARKETPLACE,
+        )
+        record[ACCOUNT_ID] = ACCOUNT
+        documents.append(record)
+        # What InvoiceDocumentsStream hands its children: the row and the document's keys.
+        source = {key: record[key] for key in ("invoiceId", "invoicesDocumentId", "exportId")}
+        source |= {"marketplaceId": MARKETPLACE, ACCOUNT_ID: ACCOUNT}
+        items += [{**row, **source} for row in outcome.items]
+        events += [{**row, **source} for row in outcome.events]
+    for pool in (invoices, exports, documents):
+        for record in pool:
+            record[ACCOUNT_ID] = ACCOUNT
+    return [
+        Workload("invoices (pages)", "invoices", cycle(invoices, count), pages=True),
+        Workload("invoice_exports (per message)", "invoice_exports", cycle(exports, count)),
+        Workload("invoice_documents (per message)", "invoice_documents", cycle(documents, count)),
+        Workload("invoice_items (per message)", "invoice_items", cycle(items, count)),
+        Workload("invoice_events (per message)", "invoice_events", cycle(events, count)),
+    ]
+
+
+def states(count: int) -> list[dict[str, t.Any]]:
+    """STATE values as a run writes them: a bookmark per partition, done document ids."""
+    values = []
+    for i in range(count):
+        moment = (START + dt.timedelta(hours=i)).isoformat()
+        partitions = [
+            {
+                "context": {"ship_from_party_id": f"WH{p:03d}"},
+                "replication_key": "window_end",
+                "replication_key_value": moment,
+            }
+            for p in range(2)
+        ]
+        values.append(
+            {
+                "bookmarks": {
+                    "customer_invoices": {"partitions": partitions},
+                    "invoices": {
+                        "partitions": [
+                            {
+                                "context": {"marketplaceId": MARKETPLACE},
+                                "replication_key": "window_end",
+                                "replication_key_value": moment,
+                            }
+                        ]
+                    },
+                    "invoice_documents": {
+                        "done_document_ids": [f"doc-{d:06d}" for d in range(i % 20)]
+                    },
+                }
+            }
+        )
+    return values
+
+
+def workloads(count: int) -> list[Workload]:
+    invoices = customer_invoices(count)
+    return [
+        Workload(
+            "customer_invoices (pages, as the tap writes it)",
+            "customer_invoices",
+            invoices,
+            pages=True,
+        ),
+        Workload(
+            "customer_invoices (per message: stream maps, BATCH...)",
+            "customer_invoices",
+            [dict(r) for r in invoices],
+        ),
+        *invoices_api_workloads(count),
+        Workload("STATE (per message, flushed)", "", states=states(count)),
+    ]
+
+
+def load_writer_at(commit: str) -> type:
+    """``OrjsonSingerWriter`` as ``tap_spinvoices/output/writer.py`` defined it at ``commit``."""
+    shown = subprocess.run(
+        ["git", "show", f"{commit}:{WRITER_PATH}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if shown.returncode != 0:
+        msg = f"cannot read {WRITER_PATH} at {commit} (a clone with history is needed): "
+        raise SystemExit(msg + shown.stderr.strip())
+    name = f"writer_at_{commit}"
+    module = types.ModuleType(name)
+    module.__file__ = f"{commit}:{WRITER_PATH}"
+    sys.modules[name] = module
+    exec(compile(shown.stdout, module.__file__, "exec"), module.__dict__)  # noqa: S102 - our own file
+    return t.cast("type", module.OrjsonSingerWriter)
+
+
+@contextlib.contextmanager
+def stdout_to(sink: t.BinaryIO) -> t.Iterator[None]:
+    """``sys.stdout`` as a text stream over ``sink``, flushed at the end, ``sink`` left open."""
+    text = io.TextIOWrapper(sink, encoding="utf-8")
     try:
-        from singer_sdk.contrib.msgspec import MsgSpecWriter  # noqa: PLC0415 - optional extra
-    except ImportError:
-        print("note: msgspec is not installed; MsgSpecWriter row skipped", file=sys.stderr)
-    else:
-        factories["MsgSpecWriter (contrib, msgspec)"] = MsgSpecWriter
-    factories["OrjsonSingerWriter (ours)"] = OrjsonSingerWriter
-    factories[PAGE_ROW] = _Pages
-    return factories
+        with contextlib.redirect_stdout(text):
+            yield
+        text.flush()
+    finally:
+        text.detach()
 
 
-class _Pages(OrjsonSingerWriter):
-    """Marks the row that writes pages with write_records."""
+def output_of(writer: t.Any, workload: Workload) -> bytes:  # noqa: ANN401 - any Singer writer
+    buffer = io.BytesIO()
+    with stdout_to(buffer):
+        workload.write(writer)
+    return buffer.getvalue()
 
 
-def check_ours_matches_sdk(messages: list[RecordMessage]) -> None:
-    """Refuse to report numbers for output that is not the SDK default's."""
-    writer = OrjsonSingerWriter()
-    for message in messages[:1000]:
-        expected = (serialize_json(message.to_dict()) + "\n").encode()
-        if writer.serialize_message(message) != expected:
-            msg = f"OrjsonSingerWriter output differs from the SDK's for {message.record}"
-            raise SystemExit(msg)
+def check_parse_equal(
+    writers: dict[str, t.Any], all_work: list[Workload]
+) -> dict[str, tuple[float, float]]:
+    """Refuse to time a writer whose lines do not parse to the SDK's; line sizes."""
+    sizes = {}
+    for work in all_work:
+        sample = work.head(CHECKED)
+        expected = read_lines(output_of(SimpleSingerWriter(), sample))
+        for name, writer in writers.items():
+            output = output_of(writer, sample)
+            if read_lines(output) != expected:
+                raise SystemExit(f"{name}: {work.title} lines do not parse to the SDK's")
+        lines = output_of(OrjsonSingerWriter(), sample).splitlines()
+        sizes[work.title] = (
+            statistics.mean(map(len, lines)),
+            sum(not line.isascii() for line in lines) / len(lines),
+        )
+    return sizes
 
 
-PAGE_ROW = "OrjsonSingerWriter.write_records (ours, pages of 100, what the tap uses)"
-PAGE_SIZE = 100  # getCustomerInvoices pages
-
-
-def write_pages(writer: OrjsonSingerWriter, messages: list[RecordMessage]) -> None:
-    """Write the messages as the tap does: a page of records per call."""
-    for start in range(0, len(messages), PAGE_SIZE):
-        page = messages[start : start + PAGE_SIZE]
-        records = [m.record for m in page]
-        writer.write_records(STREAM, records, time_extracted=page[0].time_extracted)
-
-
-def check_pages_match_sdk(messages: list[RecordMessage]) -> None:
-    """Refuse to report numbers for pages that are not the SDK default's lines."""
-    page = messages[:PAGE_SIZE]
-    expected = b"".join((serialize_json(m.to_dict()) + "\n").encode() for m in page)
-    with io.BytesIO() as buffer, io.TextIOWrapper(buffer) as sink:
-        with contextlib.redirect_stdout(sink):
-            write_pages(OrjsonSingerWriter(), page)
-        if buffer.getvalue() != expected:
-            raise SystemExit("write_records output differs from the SDK's")
-
-
-def run_once(writer: GenericSingerWriter[t.Any, t.Any], messages: list[RecordMessage]) -> float:
-    """CPU seconds to serialize and write every message to a null sink with a .buffer."""
-    # A real file under the TextIOWrapper, so per-message flushes cost their real syscalls.
-    with (
-        open(os.devnull, "wb") as raw,  # noqa: PTH123 - we want the raw BufferedWriter
-        io.TextIOWrapper(raw, encoding="utf-8") as sink,
-        contextlib.redirect_stdout(sink),
-    ):
+def run_once(writer: t.Any, workload: Workload) -> float:  # noqa: ANN401 - any Singer writer
+    """CPU seconds to write the workload to /dev/null (a real file: flushes cost syscalls)."""
+    with open(os.devnull, "wb") as raw, stdout_to(raw):  # noqa: PTH123 - a BufferedWriter
         gc.collect()
         started = time.process_time()
-        if isinstance(writer, _Pages):
-            write_pages(writer, messages)
-        else:
-            for message in messages:
-                writer.write_message(message)
-        sink.flush()  # ours leaves the last records buffered; count their write too
+        workload.write(writer)
+        sys.stdout.flush()  # records left in the buffer are written too
         return time.process_time() - started
 
 
 def main() -> None:
-    """Run the interleaved benchmark and print a markdown table."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=10_000, help="messages per stream")
+    parser.add_argument("--repeats", type=int, default=9, help="interleaved rounds")
+    parser.add_argument("--baseline", default=BASELINE, help="commit of the baseline writer")
+    parser.add_argument("--no-sdk", action="store_true", help="leave out the SDK default")
     args = parser.parse_args()
 
-    messages = build_messages(args.records)
-    check_ours_matches_sdk(messages)
-    check_pages_match_sdk(messages)
-    factories = writer_factories()
-    writers = {name: factory() for name, factory in factories.items()}
-    timings: dict[str, list[float]] = {name: [] for name in writers}
-    # Interleaved, so drift in machine load hits every writer alike.
-    for _ in range(args.repeats):
-        for name, writer in writers.items():
-            timings[name].append(run_once(writer, messages))
-
-    per_100k = {
-        name: statistics.median(times) * 100_000 / args.records for name, times in timings.items()
+    baseline = f"baseline ({args.baseline})"
+    tree = "tree"
+    writers: dict[str, t.Any] = {
+        baseline: load_writer_at(args.baseline)(),
+        tree: OrjsonSingerWriter(),
     }
-    ours = per_100k["OrjsonSingerWriter (ours)"]
-    line_bytes = len(OrjsonSingerWriter().serialize_message(messages[0]))
+    if not args.no_sdk:
+        writers["SDK default"] = SimpleSingerWriter()
+    all_work = workloads(args.records)
+    sizes = check_parse_equal(writers, all_work)
+
+    cpu: dict[tuple[str, str], list[float]] = {}
+    names = list(writers)
+    for work in all_work:  # one untimed round: lazy imports, caches
+        for name in names:
+            run_once(writers[name], work.head(PAGE_SIZE))
+    for round_number in range(args.repeats):
+        order = names if round_number % 2 == 0 else names[::-1]
+        for work in all_work:
+            for name in order:
+                cpu.setdefault((work.title, name), []).append(run_once(writers[name], work))
+
+    per_10k = 10_000 / args.records
+    print(f"Machine: {machine_line()}")
+    print(f"Commit: {git_commit()}; baseline writer: {WRITER_PATH} at {args.baseline}")
     print(
-        f"{args.records:,} RECORD messages of ~{line_bytes:,} bytes, median of {args.repeats} "
-        f"interleaved runs, Python {sys.version.split()[0]}, stdout -> {os.devnull}\n"
+        f"{args.records:,} messages per stream, {args.repeats} interleaved rounds, medians of "
+        f"CPU seconds (process time) per 10,000 messages, stdout -> {os.devnull}\n"
     )
-    print("| writer | median CPU s per 100k | records/s | ratio vs ours |")
-    print("|---|---:|---:|---:|")
-    for name, seconds in per_100k.items():
-        print(f"| {name} | {seconds:.3f} | {100_000 / seconds:,.0f} | {seconds / ours:.2f}x |")
+    header = (
+        "| stream (how the tap writes it) | line bytes | non-ASCII lines "
+        f"| {baseline} | {tree} | {tree} / baseline (min-max) |"
+    )
+    rule = "|---|---:|---:|---:|---:|---:|"
+    if "SDK default" in writers:
+        header += " SDK default |"
+        rule += "---:|"
+    print(header)
+    print(rule)
+    for work in all_work:
+        before, after = cpu[(work.title, baseline)], cpu[(work.title, tree)]
+        ratios = [a / b for a, b in zip(after, before, strict=True)]
+        size, non_ascii = sizes[work.title]
+        row = (
+            f"| {work.title} | {size:,.0f} | {non_ascii:.0%} "
+            f"| {statistics.median(before) * per_10k:.3f} "
+            f"| {statistics.median(after) * per_10k:.3f} | {statistics.median(ratios):.2f} "
+            f"({min(ratios):.2f}-{max(ratios):.2f}) |"
+        )
+        if "SDK default" in writers:
+            row += f" {statistics.median(cpu[(work.title, 'SDK default')]) * per_10k:.3f} |"
+        print(row)
 
 
 if __name__ == "__main__":
