@@ -1,4 +1,4 @@
-"""Writing whole pages of records to stdout, past the SDK's per-record path, when that is exact.
+"""Writing whole pages of records to stdout, past the SDK's per-record path, when it is the same.
 
 For every record the SDK runs ``post_process``, ``_process_record``, a copy-and-pop of
 deselected properties, type conformance, every stream map, a ``RecordMessage``, the writer
@@ -6,8 +6,8 @@ and ``increment_state``: 12-15 us a record (benchmarks/README.md, run (d)), wher
 the whole budget of the tap is 5 us. When none of those steps would change the record (no
 stream maps or flattening, no BATCH files, no dry-run record limit, no child streams, no
 ``post_process``, conformance off), the writer can be handed a page at once; the only
-change left is dropping deselected top-level properties, done here. The bytes are the
-SDK's (``OrjsonSingerWriter.write_records``); ``time_extracted`` is taken once per page.
+change left is dropping deselected top-level properties, done here. The lines read as the
+SDK's would (``OrjsonSingerWriter.write_records``); ``time_extracted`` is taken once per page.
 The bookmark is not lost: WindowedStream moves it at window ends, never per record.
 
 The SDK names this fast path relies on are in sdk_compat.py, with the list of the SDK's
@@ -98,7 +98,7 @@ class RecordPageWriter:
 
 
 def _needs_sdk_path(stream: Stream) -> str:
-    """Why the SDK's per-record path could write other bytes than the page path ('' if not)."""
+    """Why the SDK's per-record path could write other records than the page path ('' if not)."""
     maps = stream.stream_maps
     primary = maps[0] if len(maps) == 1 else None
     checks = (

@@ -260,7 +260,7 @@ class WindowedStream(SessionStream):
         )
 
     def _page_writer(self) -> RecordPageWriter | None:
-        """Write whole pages (see page_writer.py) when that writes the SDK's bytes."""
+        """Write whole pages (see page_writer.py) when that writes what the SDK would."""
         counter = self._record_counter
         if counter is None:  # get_records called outside the SDK's sync (tests, tools)
             return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import sys
 from typing import Any
@@ -10,12 +11,14 @@ import orjson
 import pytest
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import Catalog
-from singer_sdk.singerlib.encoding.simple import SimpleSingerWriter
+from singer_sdk.singerlib.encoding.simple import RecordMessage, SimpleSingerWriter
 
 from tap_spinvoices.output.page_writer import RecordPageWriter
+from tap_spinvoices.sdk_compat import stream_version
 from tap_spinvoices.streams import CustomerInvoicesStream
 from tap_spinvoices.tap import TapSpinvoices
 from tests.builders import ConfigBuilder
+from tests.parse_equal import read_lines
 from tests.singer_run import catalog_selecting
 
 STREAM = "customer_invoices"
@@ -153,6 +156,38 @@ def test_write_drops_deselected_properties_counts_and_dirties_the_state(monkeypa
     assert all(m["time_extracted"].endswith("+00:00") for m in messages)
     assert counted == [2]
     assert stream.state_manager.is_flushed is False
+
+
+def test_a_page_reads_as_the_sdk_default_writer_would_write_its_records(monkeypatch):
+    tap = tap_with()
+    stream = tap.streams[STREAM]
+    direct = RecordPageWriter.for_stream(stream, tap.message_writer, lambda _: None)
+    assert isinstance(direct, RecordPageWriter)
+    records = [
+        {"purchaseOrderNumber": "PO-São-1", "content": "JVBE", "ship_from_party_id": None},
+        {"purchaseOrderNumber": "PO2", "content": "\u2028😀\x7f", "account_id": "default"},
+    ]
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out))
+
+    direct.write([dict(record) for record in records])
+
+    sys.stdout.flush()
+    written = out.getvalue()
+    extracted = dt.datetime.fromisoformat(orjson.loads(written.splitlines()[0])["time_extracted"])
+    sdk = SimpleSingerWriter()
+    expected = b"".join(
+        (
+            sdk.format_message(
+                RecordMessage(
+                    STREAM, record, version=stream_version(stream), time_extracted=extracted
+                )
+            )
+            + "\n"
+        ).encode()
+        for record in records
+    )
+    assert read_lines(written) == read_lines(expected)
 
 
 def test_catalog_metadata_leaves_the_digests_unselected_by_default():
