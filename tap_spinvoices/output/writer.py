@@ -74,7 +74,11 @@ def _json(value: object, *, line: bool = False) -> bytes:
     try:
         return orjson.dumps(value, default=_default, option=_LINE if line else _OPTIONS)
     except orjson.JSONEncodeError:
-        return (serialize_json(value) + ("\n" if line else "")).encode()
+        return _sdk_json(value, line=line)
+
+
+def _sdk_json(value: object, *, line: bool) -> bytes:
+    return (serialize_json(value) + ("\n" if line else "")).encode()
 
 
 def _flush_stdout_at_exit() -> None:
@@ -165,7 +169,18 @@ class OrjsonSingerWriter(GenericSingerWriter[bytes, Message]):
             The JSON line as bytes, trailing newline included.
 
         """
-        return _json(message.to_dict(), line=True)
+        data = message.to_dict()
+        extracted = data.get("time_extracted")
+        if type(extracted) is not dt.datetime or extracted.tzinfo is not dt.UTC:
+            return _json(data, line=True)
+        # The SDK's time_extracted (utc_now(): a UTC datetime, on every record it writes).
+        # orjson writes that as isoformat() does, in a fifth of the time _default takes:
+        # on small records, a third of the cost of the line (benchmarks/bench_writer.py).
+        data["time_extracted"] = orjson.Fragment(orjson.dumps(extracted))
+        try:
+            return orjson.dumps(data, default=_default, option=_LINE)
+        except orjson.JSONEncodeError:
+            return _sdk_json(message.to_dict(), line=True)
 
     @override
     def write_message(self, message: Message) -> None:
