@@ -39,7 +39,6 @@ from tap_spinvoices.settings import parse_settings  # noqa: E402
 from tap_spinvoices.spapi.operations import GET_CUSTOMER_INVOICES_2021_12_28  # noqa: E402
 from tap_spinvoices.spapi.session import TokensAndBudgets, open_session  # noqa: E402
 from tap_spinvoices.streams.customer_invoices import parse_page, window_params  # noqa: E402
-from tap_spinvoices.tap import session_options  # noqa: E402
 
 OPERATION = GET_CUSTOMER_INVOICES_2021_12_28.name
 INVOICES_PATH = GET_CUSTOMER_INVOICES_2021_12_28.path
@@ -96,8 +95,7 @@ async def one_round(
 ) -> dict[str, tuple[float, int]]:
     """CPU seconds and records of each mode, in one event loop and session."""
     results: dict[str, tuple[float, int]] = {}
-    options = session_options(settings)
-    async with open_session(options, TokensAndBudgets(), settings.base_url("eu")) as session:
+    async with open_session(settings, TokensAndBudgets(), settings.base_url("eu")) as session:
         path = INVOICES_PATH
         await walk_client(session, windows[0])  # warm up: LWA, RDT, connections
         token = await session.client._rdt.token_for(path)  # noqa: SLF001 - benchmark only

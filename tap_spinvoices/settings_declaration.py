@@ -1,22 +1,37 @@
-"""Every setting of the tap, declared once, and the JSON schema derived from the declaration.
+"""Every setting of the tap, declared once: the fields of ``Settings``.
 
-Each ``Setting`` says its name, type, default, range or choices, description and whether it is
-a secret. From the declaration come: the JSON schema (``json_schema()``: what ``--about`` prints
-and the SDK checks), the defaults and ranges ``settings.parse_settings`` enforces, meltano.yml's
-extractor settings (scripts/meltano_settings.py), docs/settings.md and README.md's table of
-main settings (scripts/generate_docs.py). tests/unit/test_settings.py fails when any of them drifts.
+A setting is one field of ``Settings`` below. Its type is the value the code reads; its
+``declare(...)`` says the rest: the name a user writes (the field's own name unless the
+value changes unit on the way, ``buffer_mb`` into ``buffer_bytes``), type, default, range
+or choices, description, whether it is a secret, how the raw value is checked
+(settings_readers.py: one reader per kind of value, chosen from the kind unless given) and
+the unit conversion. From the declaration come: the JSON schema (``json_schema()``: what
+``--about`` prints and the SDK checks), the checks and the typed ``Settings`` that
+``settings.parse_settings`` builds, meltano.yml's extractor settings
+(scripts/meltano_settings.py), docs/settings.md and README.md's table of main settings
+(scripts/generate_docs.py). tests/unit/test_settings.py fails when any of them drifts.
+
+Adding a setting is one ``declare`` field here, then its use; regenerate the docs and
+meltano.yml (the tests say how).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta  # noqa: TC003 - Settings' field types, read at run time
 from enum import StrEnum
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from singer_sdk import typing as th
 
+from tap_spinvoices import settings_readers as readers
 from tap_spinvoices.account import DEFAULT_ACCOUNT_ID
 from tap_spinvoices.spapi.operations import CUSTOMER_INVOICES_BY_VERSION, LWA_TOKEN_URL
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from tap_spinvoices.settings_readers import Reader
 
 # SP-API regional hosts (developer-docs "SP-API endpoints"): India is served by EU, Brazil by NA.
 ENDPOINTS: Final = {
@@ -26,6 +41,9 @@ ENDPOINTS: Final = {
 }
 DF_API_VERSIONS: Final = tuple(CUSTOMER_INVOICES_BY_VERSION)  # ("2021-12-28", "v1")
 BRAZIL_MARKETPLACE_ID: Final = "A2Q3Y263D00KWC"
+SANDBOX_ENDPOINTS: Final = {
+    region: url.replace("https://", "https://sandbox.") for region, url in ENDPOINTS.items()
+}
 
 
 class Kind(StrEnum):
@@ -49,11 +67,12 @@ class Group(StrEnum):
     TUNING = "Speed, memory and retries"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Setting:
-    """One setting: everything the schema, the parser, meltano.yml and the docs need."""
+    """One setting: everything the schema, the checks, meltano.yml and the docs need."""
 
-    name: str
+    name: str  #: as the user writes it in the config
+    attribute: str  #: the ``Settings`` field it fills
     kind: Kind
     group: Group
     title: str
@@ -66,6 +85,12 @@ class Setting:
     low: int | None = None
     high: int | None = None
     choices: tuple[str, ...] = ()
+    read: Reader  #: the raw config to the checked value, or ``ConfigError``
+    convert: Callable[[Any], Any] = readers.unchanged  #: the checked value to the field's unit
+
+    def value_in(self, config: Mapping[str, Any]) -> Any:  # noqa: ANN401 - the field's type
+        """This setting's checked value in ``config``, in the unit ``Settings`` holds."""
+        return self.convert(self.read(self, config))
 
     @property
     def full_description(self) -> str:
@@ -112,366 +137,442 @@ class Setting:
                 return th.ArrayType(th.StringType())
 
 
-LWA_CLIENT_ID: Final = Setting(
-    "lwa_client_id",
-    Kind.STRING,
-    Group.CREDENTIALS,
-    title="LWA client ID",
-    description="Login with Amazon client identifier of your SP-API app.",
-    example="amzn1.application-oa2-client.0123456789abcdef",
-    required=True,
-)
-LWA_CLIENT_SECRET: Final = Setting(
-    "lwa_client_secret",
-    Kind.STRING,
-    Group.CREDENTIALS,
-    title="LWA client secret",
-    description="Login with Amazon client secret of your SP-API app.",
-    example="amzn1.oa2-cs.v1.0123456789abcdef",
-    required=True,
-    secret=True,
-)
-REFRESH_TOKEN: Final = Setting(
-    "refresh_token",
-    Kind.STRING,
-    Group.CREDENTIALS,
-    title="Refresh token",
-    description="LWA refresh token the vendor/seller granted your app (Atzr|...).",
-    example="Atzr|IwEBIA...",
-    required=True,
-    secret=True,
-)
-ACCOUNT_ID: Final = Setting(
-    "account_id",
-    Kind.STRING,
-    Group.CREDENTIALS,
-    title="Account ID",
-    description=(
-        "Your label for the selling partner of this refresh_token (e.g. the vendor code; "
-        "1-64 letters, digits, '.', '_' or '-'): written into every record and part of every "
-        "primary key, so many accounts load into the same tables."
-    ),
-    example="V1234",
-    default=DEFAULT_ACCOUNT_ID,
-)
-START_DATE: Final = Setting(
-    "start_date",
-    Kind.DATE_TIME,
-    Group.DATE_RANGE,
-    title="Start date",
-    description="First instant to sync (inclusive), ISO 8601, e.g. 2024-01-01T00:00:00Z.",
-    example="2024-01-01T00:00:00Z",
-    required=True,
-)
-END_DATE: Final = Setting(
-    "end_date",
-    Kind.DATE_TIME,
-    Group.DATE_RANGE,
-    title="End date",
-    description="Instant to stop at (exclusive); never later than now minus end_lag_minutes.",
-    example="2024-02-01T00:00:00Z",
-    unset="now minus end_lag_minutes",
-)
-END_LAG_MINUTES: Final = Setting(
-    "end_lag_minutes",
-    Kind.INTEGER,
-    Group.DATE_RANGE,
-    title="End lag (minutes)",
-    description="end_date defaults to now minus this; Amazon rejects a future createdBefore.",
-    example=15,
-    default=5,
-    low=0,
-    high=1440,
-)
-LOOKBACK_MINUTES: Final = Setting(
-    "lookback_minutes",
-    Kind.INTEGER,
-    Group.DATE_RANGE,
-    title="Lookback (minutes)",
-    description="Re-read this much before the bookmark to catch late invoices.",
-    example=120,
-    default=60,
-    low=0,
-    high=10080,
-)
-REGION: Final = Setting(
-    "region",
-    Kind.STRING,
-    Group.CONNECTION,
-    title="Region",
-    description="SP-API region (na, eu, fe).",
-    example="fe",
-    unset=(
-        "each stream's own region (customer invoices: eu for India; Invoices API: na for Brazil)"
-    ),
-    choices=tuple(ENDPOINTS),
-)
-SANDBOX: Final = Setting(
-    "sandbox",
-    Kind.BOOLEAN,
-    Group.CONNECTION,
-    title="Sandbox",
-    description="Call Amazon's sandbox hosts instead of production.",
-    example=True,
-    default=False,
-)
-API_URL: Final = Setting(
-    "api_url",
-    Kind.STRING,
-    Group.CONNECTION,
-    title="API URL override",
-    description=(
-        "Base URL for every SP-API call, e.g. http://127.0.0.1:8080 (the emulator); "
-        "plain http only to a loopback host."
-    ),
-    example="http://127.0.0.1:8080",
-    unset="the region's SP-API host",
-)
-LWA_TOKEN_URL_SETTING: Final = Setting(
-    "lwa_token_url",
-    Kind.STRING,
-    Group.CONNECTION,
-    title="LWA token URL override",
-    description="Where access tokens are requested; plain http only to a loopback host.",
-    example="http://127.0.0.1:8080/auth/o2/token",
-    unset=LWA_TOKEN_URL,
-)
-SHIP_FROM_PARTY_IDS: Final = Setting(
-    "ship_from_party_ids",
-    Kind.STRING_LIST,
-    Group.CUSTOMER_INVOICES,
-    title="Ship-from party IDs",
-    description=(
-        "Vendor warehouse IDs; each gets its own bookmark, an ID listed twice is synced once."
-    ),
-    example=["WH-BLR-1", "WH-DEL-2"],
-    unset="all warehouses, under one bookmark",
-)
-DF_API_VERSION: Final = Setting(
-    "df_api_version",
-    Kind.STRING,
-    Group.CUSTOMER_INVOICES,
-    title="Direct Fulfillment API version",
-    description="Version of getCustomerInvoices: 2021-12-28 or v1.",
-    example="v1",
-    default="2021-12-28",
-    choices=DF_API_VERSIONS,
-)
-USE_RDT: Final = Setting(
-    "use_rdt",
-    Kind.BOOLEAN,
-    Group.CUSTOMER_INVOICES,
-    title="Use Restricted Data Tokens",
-    description="Send an RDT to getCustomerInvoices (Amazon requires it for PII).",
-    example=False,
-    default=True,
-)
-MARKETPLACE_ID: Final = Setting(
-    "marketplace_id",
-    Kind.STRING,
-    Group.INVOICES_API,
-    title="Marketplace ID",
-    description="Invoices API marketplace (Brazil).",
-    example="A1ZFFQZ3HTUKT9",
-    default=BRAZIL_MARKETPLACE_ID,
-)
-CREATE_EXPORTS: Final = Setting(
-    "create_exports",
-    Kind.BOOLEAN,
-    Group.INVOICES_API,
-    title="Create exports",
-    description="Request one Invoices API export per day since the last one and poll it.",
-    example=True,
-    default=False,
-)
-EXPORT_POLL_SECONDS: Final = Setting(
-    "export_poll_seconds",
-    Kind.INTEGER,
-    Group.INVOICES_API,
-    title="Export poll interval (s)",
-    description="First pause between polls of a created export; grows to 10x.",
-    example=60,
-    default=30,
-    low=1,
-    high=600,
-)
-INVOICE_STATUSES: Final = Setting(
-    "invoice_statuses",
-    Kind.STRING_LIST,
-    Group.INVOICES_API,
-    title="Invoice statuses",
-    description="invoices stream: only these statuses (getInvoicesAttributes lists them).",
-    example=["AUTHORIZED"],
-    unset="every status",
-)
-INVOICE_TYPE: Final = Setting(
-    "invoice_type",
-    Kind.STRING,
-    Group.INVOICES_API,
-    title="Invoice type",
-    description="invoices stream: only this invoiceType.",
-    example="SHIPPING",
-    unset="every type",
-)
-INVOICE_TRANSACTION_TYPE: Final = Setting(
-    "invoice_transaction_type",
-    Kind.STRING,
-    Group.INVOICES_API,
-    title="Invoice transaction type",
-    description="invoices stream: only this transactionType.",
-    example="SALE",
-    unset="every transaction type",
-)
-WINDOW_HOURS: Final = Setting(
-    "window_hours",
-    Kind.INTEGER,
-    Group.TUNING,
-    title="Window length (hours)",
-    description="Longest date window one request chain covers (Amazon's cap is 7 days).",
-    example=6,
-    default=24,
-    low=1,
-    high=168,
-)
-MAX_CONCURRENCY: Final = Setting(
-    "max_concurrency",
-    Kind.INTEGER,
-    Group.TUNING,
-    title="Windows in flight",
-    description=(
-        "How many date windows are fetched at once; a short range is cut into at least this "
-        "many windows, none shorter than 15 minutes."
-    ),
-    example=4,
-    default=16,
-    low=1,
-    high=64,
-)
-BUFFER_MB: Final = Setting(
-    "buffer_mb",
-    Kind.INTEGER,
-    Group.TUNING,
-    title="Read-ahead buffer (MB)",
-    description="Memory for windows fetched ahead of their turn.",
-    example=64,
-    default=32,
-    low=4,
-    high=1024,
-)
-RATE_BUDGET_PERCENT: Final = Setting(
-    "rate_budget_percent",
-    Kind.INTEGER,
-    Group.TUNING,
-    title="Rate budget (%)",
-    description=(
-        "Share of each operation's rate limit this tap may use. A quota belongs to one selling "
-        "partner and one app: lower this only when several copies of this tap run with the "
-        "same app for the same selling partner."
-    ),
-    example=50,
-    default=100,
-    low=1,
-    high=100,
-)
-REQUEST_TIMEOUT_SECONDS: Final = Setting(
-    "request_timeout_seconds",
-    Kind.INTEGER,
-    Group.TUNING,
-    title="Request timeout (s)",
-    description="Total time allowed for one HTTP request.",
-    example=120,
-    default=60,
-    low=5,
-    high=600,
-)
-PROGRESS_SECONDS: Final = Setting(
-    "progress_seconds",
-    Kind.INTEGER,
-    Group.TUNING,
-    title="Progress interval (s)",
-    description="How often a progress line per stream is logged.",
-    example=300,
-    default=30,
-    low=1,
-    high=3600,
-)
-MAX_RETRIES: Final = Setting(
-    "max_retries",
-    Kind.INTEGER,
-    Group.TUNING,
-    title="Retries per request",
-    description=(
-        "Attempts for a request that keeps failing transiently (429 answers have their own "
-        "allowance of 20)."
-    ),
-    example=3,
-    default=8,
-    low=1,
-    high=50,
-)
-MAX_RETRY_AFTER_SECONDS: Final = Setting(
-    "max_retry_after_seconds",
-    Kind.INTEGER,
-    Group.TUNING,
-    title="Longest Retry-After (s)",
-    description=(
-        "Longest wait an answer's Retry-After header may ask for; a longer one counts as a "
-        "fault and is retried with the usual backoff (max_retries)."
-    ),
-    example=600,
-    default=120,
-    low=1,
-    high=3600,
-)
-MAX_RECORD_MB: Final = Setting(
-    "max_record_mb",
-    Kind.INTEGER,
-    Group.TUNING,
-    title="Largest record (MB)",
-    description=(
-        "Largest record, and largest single SP-API answer, the tap reads; a page of "
-        "customer invoices larger than a quarter of buffer_mb is asked for again with "
-        "fewer invoices a page."
-    ),
-    example=64,
-    default=16,
-    low=1,
-    high=1024,
-)
+def declare(  # noqa: PLR0913 - the declaration of a setting has this many parts
+    kind: Kind,
+    group: Group,
+    *,
+    title: str,
+    description: str,
+    example: str | int | bool | list[str],
+    name: str | None = None,
+    default: str | int | bool | None = None,
+    unset: str | None = None,
+    required: bool = False,
+    secret: bool = False,
+    low: int | None = None,
+    high: int | None = None,
+    choices: tuple[str, ...] = (),
+    read: Reader | None = None,
+    convert: Callable[[Any], Any] = readers.unchanged,
+) -> Any:  # noqa: ANN401 - typed by the field it declares, as dataclasses.field
+    """A field of ``Settings`` declaring the setting that fills it.
+
+    ``name`` is the field's name unless given. ``read`` is the kind's reader unless given
+    (settings_readers.py); ``convert`` turns its value into the field's unit. A secret is
+    left out of the field's repr.
+    """
+
+    def setting(attribute: str) -> Setting:
+        return Setting(
+            name=name or attribute,
+            attribute=attribute,
+            kind=kind,
+            group=group,
+            title=title,
+            description=description,
+            example=example,
+            default=default,
+            unset=unset,
+            required=required,
+            secret=secret,
+            low=low,
+            high=high,
+            choices=choices,
+            read=read or _reader_of(kind, choices=choices),
+            convert=convert,
+        )
+
+    return field(repr=not secret, metadata={_DECLARATION: setting})
+
+
+_DECLARATION: Final = "tap_spinvoices.setting"
+
+
+def _reader_of(kind: Kind, *, choices: tuple[str, ...]) -> Reader:
+    """The reader of a kind of value: what a setting is checked with unless it says."""
+    match kind:
+        case Kind.STRING:
+            return readers.choice() if choices else readers.text
+        case Kind.DATE_TIME:
+            return readers.date_time
+        case Kind.BOOLEAN:
+            return readers.flag
+        case Kind.INTEGER:
+            return readers.whole_number
+        case Kind.STRING_LIST:
+            return readers.string_list()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The checked settings every stream reads; built once per run by ``parse_settings``.
+
+    The fields are in the order of --about, meltano.yml and (within each group)
+    docs/settings.md. ``end_date`` is the effective end: end_date, capped at now minus
+    end_lag_minutes (settings.parse_settings).
+    """
+
+    lwa_client_id: str = declare(
+        Kind.STRING,
+        Group.CREDENTIALS,
+        title="LWA client ID",
+        description="Login with Amazon client identifier of your SP-API app.",
+        example="amzn1.application-oa2-client.0123456789abcdef",
+        required=True,
+        read=readers.credential,
+    )
+    lwa_client_secret: str = declare(
+        Kind.STRING,
+        Group.CREDENTIALS,
+        title="LWA client secret",
+        description="Login with Amazon client secret of your SP-API app.",
+        example="amzn1.oa2-cs.v1.0123456789abcdef",
+        required=True,
+        secret=True,
+        read=readers.credential,
+    )
+    refresh_token: str = declare(
+        Kind.STRING,
+        Group.CREDENTIALS,
+        title="Refresh token",
+        description="LWA refresh token the vendor/seller granted your app (Atzr|...).",
+        example="Atzr|IwEBIA...",
+        required=True,
+        secret=True,
+        read=readers.credential,
+    )
+    account_id: str = declare(
+        Kind.STRING,
+        Group.CREDENTIALS,
+        title="Account ID",
+        description=(
+            "Your label for the selling partner of this refresh_token (e.g. the vendor code; "
+            "1-64 letters, digits, '.', '_' or '-'): written into every record and part of every "
+            "primary key, so many accounts load into the same tables."
+        ),
+        example="V1234",
+        default=DEFAULT_ACCOUNT_ID,
+        read=readers.account_label,
+    )
+    start_date: datetime = declare(
+        Kind.DATE_TIME,
+        Group.DATE_RANGE,
+        title="Start date",
+        description="First instant to sync (inclusive), ISO 8601, e.g. 2024-01-01T00:00:00Z.",
+        example="2024-01-01T00:00:00Z",
+        required=True,
+    )
+    end_date: datetime = declare(
+        Kind.DATE_TIME,
+        Group.DATE_RANGE,
+        title="End date",
+        description="Instant to stop at (exclusive); never later than now minus end_lag_minutes.",
+        example="2024-02-01T00:00:00Z",
+        unset="now minus end_lag_minutes",
+    )
+    region: str | None = declare(
+        Kind.STRING,
+        Group.CONNECTION,
+        title="Region",
+        description="SP-API region (na, eu, fe).",
+        example="fe",
+        unset=(
+            "each stream's own region "
+            "(customer invoices: eu for India; Invoices API: na for Brazil)"
+        ),
+        choices=tuple(ENDPOINTS),
+    )
+    sandbox: bool = declare(
+        Kind.BOOLEAN,
+        Group.CONNECTION,
+        title="Sandbox",
+        description="Call Amazon's sandbox hosts instead of production.",
+        example=True,
+        default=False,
+    )
+    api_url: str | None = declare(
+        Kind.STRING,
+        Group.CONNECTION,
+        title="API URL override",
+        description=(
+            "Base URL for every SP-API call, e.g. http://127.0.0.1:8080 (the emulator); "
+            "plain http only to a loopback host."
+        ),
+        example="http://127.0.0.1:8080",
+        unset="the region's SP-API host",
+        read=readers.url,
+    )
+    lwa_token_url: str = declare(
+        Kind.STRING,
+        Group.CONNECTION,
+        title="LWA token URL override",
+        description="Where access tokens are requested; plain http only to a loopback host.",
+        example="http://127.0.0.1:8080/auth/o2/token",
+        unset=LWA_TOKEN_URL,
+        read=readers.url,
+        convert=readers.otherwise(LWA_TOKEN_URL),
+    )
+    ship_from_party_ids: tuple[str, ...] = declare(
+        Kind.STRING_LIST,
+        Group.CUSTOMER_INVOICES,
+        title="Ship-from party IDs",
+        description=(
+            "Vendor warehouse IDs; each gets its own bookmark, an ID listed twice is synced once."
+        ),
+        example=["WH-BLR-1", "WH-DEL-2"],
+        unset="all warehouses, under one bookmark",
+        read=readers.string_list('e.g. ["WH1", "WH2"]'),
+        convert=readers.distinct,
+    )
+    marketplace_id: str = declare(
+        Kind.STRING,
+        Group.INVOICES_API,
+        title="Marketplace ID",
+        description="Invoices API marketplace (Brazil).",
+        example="A1ZFFQZ3HTUKT9",
+        default=BRAZIL_MARKETPLACE_ID,
+    )
+    create_exports: bool = declare(
+        Kind.BOOLEAN,
+        Group.INVOICES_API,
+        title="Create exports",
+        description="Request one Invoices API export per day since the last one and poll it.",
+        example=True,
+        default=False,
+    )
+    export_poll_seconds: float = declare(
+        Kind.INTEGER,
+        Group.INVOICES_API,
+        title="Export poll interval (s)",
+        description="First pause between polls of a created export; grows to 10x.",
+        example=60,
+        default=30,
+        low=1,
+        high=600,
+        convert=readers.seconds,
+    )
+    invoice_statuses: tuple[str, ...] = declare(
+        Kind.STRING_LIST,
+        Group.INVOICES_API,
+        title="Invoice statuses",
+        description="invoices stream: only these statuses (getInvoicesAttributes lists them).",
+        example=["AUTHORIZED"],
+        unset="every status",
+    )
+    invoice_type: str | None = declare(
+        Kind.STRING,
+        Group.INVOICES_API,
+        title="Invoice type",
+        description="invoices stream: only this invoiceType.",
+        example="SHIPPING",
+        unset="every type",
+    )
+    invoice_transaction_type: str | None = declare(
+        Kind.STRING,
+        Group.INVOICES_API,
+        title="Invoice transaction type",
+        description="invoices stream: only this transactionType.",
+        example="SALE",
+        unset="every transaction type",
+    )
+    df_api_version: str = declare(
+        Kind.STRING,
+        Group.CUSTOMER_INVOICES,
+        title="Direct Fulfillment API version",
+        description="Version of getCustomerInvoices: 2021-12-28 or v1.",
+        example="v1",
+        default="2021-12-28",
+        choices=DF_API_VERSIONS,
+        read=readers.choice("version"),
+    )
+    use_rdt: bool = declare(
+        Kind.BOOLEAN,
+        Group.CUSTOMER_INVOICES,
+        title="Use Restricted Data Tokens",
+        description="Send an RDT to getCustomerInvoices (Amazon requires it for PII).",
+        example=False,
+        default=True,
+    )
+    window: timedelta = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        name="window_hours",
+        title="Window length (hours)",
+        description="Longest date window one request chain covers (Amazon's cap is 7 days).",
+        example=6,
+        default=24,
+        low=1,
+        high=168,
+        convert=readers.hours,
+    )
+    max_concurrency: int = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        title="Windows in flight",
+        description=(
+            "How many date windows are fetched at once; a short range is cut into at least this "
+            "many windows, none shorter than 15 minutes."
+        ),
+        example=4,
+        default=16,
+        low=1,
+        high=64,
+    )
+    buffer_bytes: int = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        name="buffer_mb",
+        title="Read-ahead buffer (MB)",
+        description="Memory for windows fetched ahead of their turn.",
+        example=64,
+        default=32,
+        low=4,
+        high=1024,
+        convert=readers.mebibytes,
+    )
+    lookback: timedelta = declare(
+        Kind.INTEGER,
+        Group.DATE_RANGE,
+        name="lookback_minutes",
+        title="Lookback (minutes)",
+        description="Re-read this much before the bookmark to catch late invoices.",
+        example=120,
+        default=60,
+        low=0,
+        high=10080,
+        convert=readers.minutes,
+    )
+    end_lag: timedelta = declare(
+        Kind.INTEGER,
+        Group.DATE_RANGE,
+        name="end_lag_minutes",
+        title="End lag (minutes)",
+        description="end_date defaults to now minus this; Amazon rejects a future createdBefore.",
+        example=15,
+        default=5,
+        low=0,
+        high=1440,
+        convert=readers.minutes,
+    )
+    rate_budget_share: float = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        name="rate_budget_percent",
+        title="Rate budget (%)",
+        description=(
+            "Share of each operation's rate limit this tap may use. A quota belongs to one selling "
+            "partner and one app: lower this only when several copies of this tap run with the "
+            "same app for the same selling partner."
+        ),
+        example=50,
+        default=100,
+        low=1,
+        high=100,
+        convert=readers.share_of_percent,
+    )
+    request_timeout_s: float = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        name="request_timeout_seconds",
+        title="Request timeout (s)",
+        description="Total time allowed for one HTTP request.",
+        example=120,
+        default=60,
+        low=5,
+        high=600,
+        convert=readers.seconds,
+    )
+    progress_seconds: float = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        title="Progress interval (s)",
+        description="How often a progress line per stream is logged.",
+        example=300,
+        default=30,
+        low=1,
+        high=3600,
+        convert=readers.seconds,
+    )
+    max_retries: int = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        title="Retries per request",
+        description=(
+            "Attempts for a request that keeps failing transiently (429 answers have their own "
+            "allowance of 20)."
+        ),
+        example=3,
+        default=8,
+        low=1,
+        high=50,
+    )
+    max_retry_after_s: float = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        name="max_retry_after_seconds",
+        title="Longest Retry-After (s)",
+        description=(
+            "Longest wait an answer's Retry-After header may ask for; a longer one counts as a "
+            "fault and is retried with the usual backoff (max_retries)."
+        ),
+        example=600,
+        default=120,
+        low=1,
+        high=3600,
+        convert=readers.seconds,
+    )
+    max_record_bytes: int = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        name="max_record_mb",
+        title="Largest record (MB)",
+        description=(
+            "Largest record, and largest single SP-API answer, the tap reads; a page of "
+            "customer invoices larger than a quarter of buffer_mb is asked for again with "
+            "fewer invoices a page."
+        ),
+        example=64,
+        default=16,
+        low=1,
+        high=1024,
+        convert=readers.mebibytes,
+    )
+
+    def base_url(self, default_region: str) -> str:
+        """SP-API base URL for a stream whose marketplace lives in ``default_region``."""
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        hosts = SANDBOX_ENDPOINTS if self.sandbox else ENDPOINTS
+        return hosts[self.region or default_region]
+
+    @property
+    def invoice_filters(self) -> dict[str, str]:
+        """Query filters of getInvoices, from the invoice_* settings."""
+        filters: dict[str, str] = {}
+        if self.invoice_statuses:
+            filters["statuses"] = ",".join(self.invoice_statuses)  # collectionFormat: csv
+        if self.invoice_type:
+            filters["invoiceType"] = self.invoice_type
+        if self.invoice_transaction_type:
+            filters["transactionType"] = self.invoice_transaction_type
+        return filters
+
+
+def declared_settings(settings_class: type) -> tuple[Setting, ...]:
+    """The settings the ``declare`` fields of a dataclass declare, in field order."""
+    return tuple(spec.metadata[_DECLARATION](spec.name) for spec in fields(settings_class))
+
 
 # The order of --about, meltano.yml and (within each group) docs/settings.md.
-DECLARED: Final[tuple[Setting, ...]] = (
-    LWA_CLIENT_ID,
-    LWA_CLIENT_SECRET,
-    REFRESH_TOKEN,
-    ACCOUNT_ID,
-    START_DATE,
-    END_DATE,
-    REGION,
-    SANDBOX,
-    API_URL,
-    LWA_TOKEN_URL_SETTING,
-    SHIP_FROM_PARTY_IDS,
-    MARKETPLACE_ID,
-    CREATE_EXPORTS,
-    EXPORT_POLL_SECONDS,
-    INVOICE_STATUSES,
-    INVOICE_TYPE,
-    INVOICE_TRANSACTION_TYPE,
-    DF_API_VERSION,
-    USE_RDT,
-    WINDOW_HOURS,
-    MAX_CONCURRENCY,
-    BUFFER_MB,
-    LOOKBACK_MINUTES,
-    END_LAG_MINUTES,
-    RATE_BUDGET_PERCENT,
-    REQUEST_TIMEOUT_SECONDS,
-    PROGRESS_SECONDS,
-    MAX_RETRIES,
-    MAX_RETRY_AFTER_SECONDS,
-    MAX_RECORD_MB,
-)
+DECLARED: Final = declared_settings(Settings)
+
+
+def setting_named(name: str) -> Setting:
+    """The declared setting a user writes as ``name``; ``KeyError`` if there is none."""
+    for setting in DECLARED:
+        if setting.name == name:
+            return setting
+    raise KeyError(name)
 
 
 def json_schema() -> dict[str, Any]:

@@ -36,12 +36,7 @@ from tap_spinvoices.output.writer import OrjsonSingerWriter
 from tap_spinvoices.sdk_compat import ConfigCheckedTap, stream_logger
 from tap_spinvoices.settings import Settings, parse_settings
 from tap_spinvoices.settings_declaration import json_schema
-from tap_spinvoices.spapi.session import (
-    ApiSession,
-    SessionOptions,
-    TokensAndBudgets,
-    open_session,
-)
+from tap_spinvoices.spapi.session import ApiSession, TokensAndBudgets, open_session
 from tap_spinvoices.streams import (
     CustomerInvoicesStream,
     InvoiceDocumentsStream,
@@ -132,7 +127,7 @@ class TapSpinvoices(ConfigCheckedTap):
         """An SP-API client for the running event loop, closed when the block ends."""
         settings = self.settings
         async with open_session(
-            session_options(settings), self.tokens_and_budgets, settings.base_url(default_region)
+            settings, self.tokens_and_budgets, settings.base_url(default_region)
         ) as session:
             yield session
 
@@ -216,23 +211,6 @@ class TapSpinvoices(ConfigCheckedTap):
                 code,
             )
             sys.exit(code)
-
-
-def session_options(settings: Settings) -> SessionOptions:
-    """What an SP-API session needs of the settings."""
-    return SessionOptions(
-        lwa_client_id=settings.lwa_client_id,
-        lwa_client_secret=settings.lwa_client_secret,
-        refresh_token=settings.refresh_token,
-        lwa_token_url=settings.lwa_token_url,
-        max_concurrency=settings.max_concurrency,
-        rate_budget_share=settings.rate_budget_share,
-        request_timeout_s=settings.request_timeout_s,
-        max_retries=settings.max_retries,
-        use_rdt=settings.use_rdt,
-        max_record_bytes=settings.max_record_bytes,
-        max_retry_after_s=settings.max_retry_after_s,
-    )
 
 
 def main() -> None:

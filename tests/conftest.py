@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from spapi_emulator import EmulatorConfig, EmulatorServer, Invoice
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tests.builders import ConfigBuilder
 
 # Fast by default: 20x time scale makes the emulator advertise (x-amzn-RateLimit-Limit) and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 
@@ -25,21 +25,57 @@ class TokensAndBudgets:
     budgets: BudgetLedger = field(default_factory=BudgetLedger)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SessionOptions:
-    """What a session needs of the tap's settings (the settings of the same names)."""
+class SessionOptions(Protocol):
+    """What a session reads of the tap's settings: the tap passes its ``Settings`` as it is.
 
-    lwa_client_id: str
-    lwa_client_secret: str = field(repr=False)
-    refresh_token: str = field(repr=False)
-    lwa_token_url: str
-    max_concurrency: int  #: windows in flight at once
-    rate_budget_share: float  #: fraction of each quota the tap may use, in (0, 1]
-    request_timeout_s: float
-    max_retries: int  #: attempts per request that may end in a fault
-    use_rdt: bool
-    max_record_bytes: int  #: longest answer read (a page of one item at most this long)
-    max_retry_after_s: float  #: longest Retry-After waited for; past it, a fault
+    spapi/ knows no settings module; the names and types here are the contract, and mypy
+    checks that ``Settings`` (declared in settings_declaration.py) meets it, so no setting is
+    copied from one object into another.
+    """
+
+    @property
+    def lwa_client_id(self) -> str:
+        """The LWA client id of the app."""
+
+    @property
+    def lwa_client_secret(self) -> str:
+        """The LWA client secret (never logged)."""
+
+    @property
+    def refresh_token(self) -> str:
+        """The selling partner's refresh token (never logged)."""
+
+    @property
+    def lwa_token_url(self) -> str:
+        """Where access tokens are requested."""
+
+    @property
+    def max_concurrency(self) -> int:
+        """Windows in flight at once."""
+
+    @property
+    def rate_budget_share(self) -> float:
+        """Fraction of each quota the tap may use, in (0, 1]."""
+
+    @property
+    def request_timeout_s(self) -> float:
+        """Total time allowed for one HTTP request."""
+
+    @property
+    def max_retries(self) -> int:
+        """Attempts per request that may end in a fault."""
+
+    @property
+    def use_rdt(self) -> bool:
+        """Send an RDT to the restricted operations."""
+
+    @property
+    def max_record_bytes(self) -> int:
+        """Longest answer read (a page of one item at most this long)."""
+
+    @property
+    def max_retry_after_s(self) -> float:
+        """Longest Retry-After waited for; past it, a fault."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
 from tap_spinvoices.errors import ApiError
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tap_spinvoices.spapi.operations import CREATE_INVOICES_EXPORT
 from tap_spinvoices.streams.invoices_api import UNFINISHED_STATUSES, export_record, get_export
 from tap_spinvoices.sync.bookmarks import StateChange, format_instant

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from typing_extensions import override
 
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tap_spinvoices.spapi.operations import GET_INVOICES_EXPORTS
 from tap_spinvoices.streams import export_requests, invoices_api
 from tap_spinvoices.streams.invoices_api import BrazilInvoicesApiStream

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
 from tap_spinvoices.errors import StateError
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from spapi_emulator import numbered_partners
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tests.builders import ConfigBuilder
 from tests.e2e.meltano_project import REPO, clean_env, tail
 from tests.e2e.streams import start_emulator

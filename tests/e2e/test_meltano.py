@@ -14,7 +14,7 @@ from singer_sdk.helpers.capabilities import BATCH_CONFIG, FLATTENING_CONFIG, STR
 
 from scripts.meltano_settings import about as tap_about
 from scripts.meltano_settings import meltano_kind
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tests.conftest import expected_invoices
 from tests.e2e.meltano_project import REPO, Meltano, tail
 from tests.e2e.streams import duplicate_keys, primary_keys

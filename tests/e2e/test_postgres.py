@@ -18,7 +18,7 @@ from xml.etree import ElementTree as ET
 import psycopg
 import pytest
 
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tests.conftest import config_for, expected_invoices
 from tests.e2e.meltano_project import PLUGINS, Meltano, tail
 from tests.e2e.streams import primary_keys

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Self
 import orjson
 import pytest
 
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tap_spinvoices.sync.windows import BOUNDARY_OVERLAP, plan_windows
 from tests.conftest import config_for, expected_invoices
 from tests.singer_run import (

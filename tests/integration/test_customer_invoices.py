@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tap_spinvoices.sync.bookmarks import format_instant
 from tests.builders import StateBuilder
 from tests.conftest import config_for, expected_invoices

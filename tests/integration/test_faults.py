@@ -20,7 +20,7 @@ from urllib.parse import urlencode, urlsplit
 import orjson
 import pytest
 
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tap_spinvoices.sync.bookmarks import format_instant
 from tap_spinvoices.sync.windows import BOUNDARY_OVERLAP
 from tests.conftest import JumpingClock, config_for, emulator_on, expected_invoices

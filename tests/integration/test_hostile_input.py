@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 
 from spapi_emulator.hostile import is_chosen
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tap_spinvoices.streams.customer_invoices import CustomerInvoicesStream, substitute_key
 from tap_spinvoices.sync.windows import plan_windows
 from tests.builders import StateBuilder

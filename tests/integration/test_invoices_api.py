@@ -11,7 +11,7 @@ from datetime import timedelta
 
 import orjson
 
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tap_spinvoices.streams.invoices_api import EXPORT_FIELDS
 from tests.conftest import JumpingClock, config_for, emulator_on
 from tests.singer_run import catalog_selecting, run_tap, tap_command, tap_env

@@ -16,7 +16,7 @@ import pytest
 from spapi_emulator import EmulatorConfig, EmulatorServer
 from spapi_emulator.errors import NEXT_TOKEN_REFUSALS
 from spapi_emulator.invoices.data import NO_FILTER, ExportRequest
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tests.conftest import FAST_EMULATOR, config_for, expected_invoices
 from tests.integration.test_crash_resume import TapProcess, bookmark_of
 from tests.integration.test_faults import LOG_LINE, assert_complete, error_lines, statuses, sync

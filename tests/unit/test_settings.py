@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import types
+import typing
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +17,16 @@ import pytest
 from scripts import generate_docs, meltano_settings
 from tap_spinvoices.errors import ConfigError
 from tap_spinvoices.settings import parse_settings
-from tap_spinvoices.settings_declaration import DECLARED, Kind, Setting, json_schema
+from tap_spinvoices.settings_declaration import (
+    DECLARED,
+    Group,
+    Kind,
+    Setting,
+    Settings,
+    declare,
+    declared_settings,
+    json_schema,
+)
 from tap_spinvoices.tap import TapSpinvoices
 from tests.builders import ConfigBuilder
 
@@ -105,6 +117,93 @@ def test_every_declared_setting_is_read_into_the_parsed_settings(setting):
     with_example = minimal() | {setting.name: setting.example}
 
     assert parse_settings(with_example, now=NOW) != parse_settings(minimal(), now=NOW)
+
+
+def is_of_type(value: object, hint: Any) -> bool:
+    """Whether ``value`` fits a Settings field type (classes, unions, tuple[X, ...])."""
+    origin = typing.get_origin(hint)
+    if origin is types.UnionType:
+        return any(is_of_type(value, option) for option in typing.get_args(hint))
+    if origin is tuple:
+        (item, _) = typing.get_args(hint)
+        return isinstance(value, tuple) and all(isinstance(v, item) for v in value)
+    if hint is type(None):
+        return value is None
+    return isinstance(value, hint)
+
+
+@pytest.mark.parametrize("setting", DECLARED, ids=ids)
+def test_every_setting_is_read_into_its_field_in_the_field_type(setting):
+    hint = typing.get_type_hints(Settings)[setting.attribute]
+    for config in (minimal(), minimal() | {setting.name: setting.example}):
+        value = getattr(parse_settings(config, now=NOW), setting.attribute)
+        assert is_of_type(value, hint), f"{setting.attribute}={value!r} is not a {hint}"
+
+
+def test_units_are_converted_as_declared():
+    config = minimal() | {
+        "buffer_mb": 64,
+        "lookback_minutes": 120,
+        "end_lag_minutes": 15,
+        "window_hours": 6,
+        "rate_budget_percent": 50,
+        "request_timeout_seconds": 120,
+    }
+    settings = parse_settings(config, now=NOW)
+
+    assert settings.buffer_bytes == 64 * 1024 * 1024
+    assert settings.lookback == timedelta(minutes=120)
+    assert settings.end_lag == timedelta(minutes=15)
+    assert settings.window == timedelta(hours=6)
+    assert settings.rate_budget_share == 0.5
+    assert settings.request_timeout_s == 120.0
+
+
+def test_invoice_filters_are_the_query_parameters_of_the_invoice_settings():
+    config = minimal() | {
+        "invoice_statuses": ["AUTHORIZED", "CANCELED"],
+        "invoice_type": "SHIPPING",
+        "invoice_transaction_type": "",
+    }
+
+    assert parse_settings(config, now=NOW).invoice_filters == {
+        "statuses": "AUTHORIZED,CANCELED",
+        "invoiceType": "SHIPPING",
+    }
+
+
+def test_secret_settings_are_left_out_of_the_repr():
+    shown = repr(parse_settings(minimal(), now=NOW))
+
+    assert "client" in shown
+    assert "secret" not in shown
+    assert "Atzr|token" not in shown
+
+
+def test_a_new_setting_is_one_declared_field():
+    @dataclass(frozen=True)
+    class WithOneSetting:
+        poll_gap: timedelta = declare(
+            Kind.INTEGER,
+            Group.TUNING,
+            name="poll_gap_minutes",
+            title="Poll gap (minutes)",
+            description="How long to wait.",
+            example=5,
+            default=2,
+            low=1,
+            high=9,
+            convert=lambda minutes: timedelta(minutes=minutes),
+        )
+
+    (setting,) = declared_settings(WithOneSetting)
+
+    assert (setting.name, setting.attribute) == ("poll_gap_minutes", "poll_gap")
+    assert setting.value_in({}) == timedelta(minutes=2)
+    assert setting.value_in({"poll_gap_minutes": "5"}) == timedelta(minutes=5)
+    assert setting.schema_property().to_dict()["poll_gap_minutes"]["maximum"] == 9
+    with pytest.raises(ConfigError, match="'poll_gap_minutes': 10 is not a whole number"):
+        setting.value_in({"poll_gap_minutes": 10})
 
 
 def test_declared_defaults_are_what_leaving_a_setting_out_means():
