@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from spapi_emulator.config import EmulatorConfig
+    from spapi_emulator.config import LiveConfig
 
 # Clock readings are floats: 1000.0 + 0.01 - 1000.0 is a hair under 0.01, and a client that
 # waited exactly 1/rate must not get a 429 for that.
@@ -62,15 +62,15 @@ class RateLimiter:
     tokens already in a bucket are kept (capped at the new burst).
     """
 
-    def __init__(self, config: EmulatorConfig, clock: Callable[[], float]) -> None:
+    def __init__(self, live: LiveConfig, clock: Callable[[], float]) -> None:
         """Create an empty registry.
 
         Args:
-            config: The live emulator config.
+            live: The emulator config in force, read on every request.
             clock: Monotonic clock in seconds (injectable so tests need no sleeps).
 
         """
-        self._config = config
+        self._live = live
         self._clock = clock
         self._buckets: dict[str, TokenBucket] = {}
 
@@ -85,8 +85,9 @@ class RateLimiter:
             without a usage plan, and every operation while ``throttle`` is off, always pass.
 
         """
-        plan = self._config.operation_rate(operation)
-        if plan is None or not self._config.throttle:
+        config = self._live.current
+        plan = config.operation_rate(operation)
+        if plan is None or not config.throttle:
             return True
         rate, burst = plan
         now = self._clock()
@@ -107,8 +108,9 @@ class RateLimiter:
 
         """
         result: dict[str, dict[str, float | int | bool]] = {}
-        for operation in self._config.rate_limits:
-            plan = self._config.operation_rate(operation)
+        config = self._live.current
+        for operation in config.rate_limits:
+            plan = config.operation_rate(operation)
             if plan is None:  # pragma: no cover - every key of rate_limits has a plan
                 continue
             rate, burst = plan
@@ -118,6 +120,6 @@ class RateLimiter:
                 "rate": rate,
                 "burst": burst,
                 "tokens": tokens,
-                "enforced": self._config.throttle,
+                "enforced": config.throttle,
             }
         return result

@@ -1,17 +1,26 @@
-"""Emulator settings: dataset shape, credentials, token lifetimes, usage plans and faults."""
+"""Emulator settings: dataset shape, credentials, token lifetimes, usage plans and faults.
+
+``EmulatorConfig`` declares every switch once (spapi_emulator/options.py): the field, its
+command-line flag, its --help line and its row in docs/emulator.md.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import ipaddress
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
 
-from spapi_emulator.errors import NEXT_TOKEN_REFUSALS
-from spapi_emulator.hostile import HOSTILE_VALUES, NO_HOSTILE_VALUE
+from spapi_emulator.errors import NEXT_TOKEN_REFUSALS, NextTokenRefusal
+from spapi_emulator.isotime import parse_iso8601
+from spapi_emulator.options import coerce_choices, option, python_only
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
 # operationIds as the SP-API models spell them; rate limits, stats and logs are keyed by them.
 GET_CUSTOMER_INVOICES = "getCustomerInvoices"
@@ -47,19 +56,72 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[float, int]] = {
     "getInvoicesAttributes": (1.0, 1),
 }
 
-# Readings of the Invoices API's follow-up pages (invoices_follow_up): the model's parameter
-# text, where a nextToken goes with the same arguments as the call that produced it; its
-# static sandbox, where it goes with marketplaceId alone; or a service that takes either.
-FOLLOW_UP_ALL_ARGUMENTS = "all-arguments"
-FOLLOW_UP_TOKEN_ONLY = "token-only"  # noqa: S105 - a mode name
-FOLLOW_UP_EITHER = "either"
-FOLLOW_UP_READINGS = (FOLLOW_UP_ALL_ARGUMENTS, FOLLOW_UP_TOKEN_ONLY, FOLLOW_UP_EITHER)
-# Which createInvoicesExport dateStart/dateEnd texts are accepted (export_date_form): any ISO
-# 8601 form, only the model example's zone-less date-time, or only date-times with a zone.
-EXPORT_DATES_ANY = "any"
-EXPORT_DATES_NO_ZONE = "no-zone"
-EXPORT_DATES_WITH_ZONE = "with-zone"
-EXPORT_DATE_FORMS = (EXPORT_DATES_ANY, EXPORT_DATES_NO_ZONE, EXPORT_DATES_WITH_ZONE)
+
+class FollowUp(StrEnum):
+    """What a getInvoices or getInvoicesExports follow-up page carries with its nextToken.
+
+    ``ALL_ARGUMENTS``: the same arguments as the call that produced it (the model's parameter
+    text); ``TOKEN_ONLY``: marketplaceId alone (its static sandbox); ``EITHER``: a service
+    that takes both.
+    """
+
+    ALL_ARGUMENTS = "all-arguments"
+    TOKEN_ONLY = "token-only"  # noqa: S105 - a reading's name
+    EITHER = "either"
+
+
+class ExportDateForm(StrEnum):
+    """Which createInvoicesExport dateStart/dateEnd texts are accepted.
+
+    Any ISO 8601 form, only the model example's zone-less date-time, or only date-times with
+    a zone.
+    """
+
+    ANY = "any"
+    NO_ZONE = "no-zone"
+    WITH_ZONE = "with-zone"
+
+
+class DocumentBody(StrEnum):
+    """What the pre-signed document URL serves.
+
+    ``ZIP``: the model's "zip format"; ``XML``: one bare NF-e XML under a ``.xml`` URL, as the
+    static sandbox example's URL suggests; ``BROKEN``: the ZIP cut in half (neither a ZIP nor
+    XML; hostile, not a claim about Amazon).
+    """
+
+    ZIP = "zip"
+    XML = "xml"
+    BROKEN = "broken"
+
+
+class HostileValue(StrEnum):
+    """What the chosen getCustomerInvoices invoices (or nextTokens) carry (hostile.py).
+
+    None of these is a claim about Amazon: values of the wrong JSON type or pattern.
+    """
+
+    NONE = "none"
+    PO_NULL = "po-null"  # "purchaseOrderNumber": null
+    PO_ABSENT = "po-absent"  # no purchaseOrderNumber key
+    PO_EMPTY = "po-empty"  # "purchaseOrderNumber": ""
+    PO_LIST = "po-list"  # "purchaseOrderNumber": ["PO..."]
+    PO_PATTERN = "po-pattern"  # "purchaseOrderNumber": "PO-...", outside ^[a-zA-Z0-9]+$
+    CONTENT_NULL = "content-null"  # "content": null
+    NEXT_TOKEN_OBJECT = "next-token-object"  # noqa: S105 - "nextToken": {"token": "..."}
+
+
+class Section(StrEnum):
+    """The groups of ``--help`` and docs/emulator.md, in their order."""
+
+    DATASET = "Dataset (both APIs; read once, when the server starts)"
+    PARTNERS = "Credentials, tokens and selling partners"
+    LIMITS = "Usage plans and time"
+    FAULTS = "Faults (opt-in; hostile, not claims about Amazon)"
+    INVOICES = "Invoices API exports and documents"
+    READINGS = "Readings of ambiguous points (docs/quirks.md)"
+    HOSTILE = "Hostile answers (hostile.py; cases for the tap's bounds, not claims about Amazon)"
+
 
 DEFAULT_PARTIES: tuple[str, ...] = ("WH-BLR-1", "WH-DEL-2")
 DEFAULT_DATASET_START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -74,12 +136,8 @@ PDF_HEADER = b"%PDF-1.4\n"
 MAX_INVOICES_PER_DOCUMENT = 100_000
 
 
-def _default_rate_limits() -> dict[str, tuple[float, int]]:
+def _default_rate_limits() -> Mapping[str, tuple[float, int]]:
     return dict(DEFAULT_RATE_LIMITS)
-
-
-# EmulatorConfig.document_body values.
-DOCUMENT_BODIES = ("zip", "xml", "broken")
 
 
 @dataclass(frozen=True)
@@ -130,194 +188,401 @@ def numbered_partners(count: int, seed: int) -> tuple[SellingPartner, ...]:
     )
 
 
-@dataclass
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
+    return value
+
+
+def _latency(text: str) -> tuple[float, float]:
+    """Parse ``150-450`` (or ``200``) milliseconds."""
+    low, _, high = text.partition("-")
+    try:
+        bounds = (float(low), float(high or low))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW-HIGH milliseconds, got {text!r}") from None
+    return bounds
+
+
+def _moment(text: str) -> datetime:
+    moment = parse_iso8601(text)
+    if moment is None:
+        raise argparse.ArgumentTypeError(f"expected e.g. 2024-01-01T00:00:00Z, got {text!r}")
+    return moment
+
+
+def _comma_separated(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.split(",") if part)
+
+
+def _partners_from_flag(count: int, flags: Mapping[str, Any]) -> tuple[SellingPartner, ...]:
+    return numbered_partners(count, flags["seed"])
+
+
+def _shown_latency(bounds: tuple[float, float]) -> str:
+    return f"{bounds[0]:g}-{bounds[1]:g}"
+
+
+def _shown_moment(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _shown_list(values: tuple[str, ...]) -> str:
+    return ",".join(values)
+
+
+@dataclass(frozen=True, kw_only=True)
 class EmulatorConfig:
-    """Everything that shapes the emulator's data and behaviour.
+    """Everything that shapes the emulator's data and behaviour, one declared field each.
 
-    The instance is mutable on purpose: tests flip fault rates, token lifetimes and rate limits
-    while the server runs, and every request reads the current values. Only the dataset fields
-    (``seed``, ``dataset_start``, ``days``, ``invoices_per_day``, ``parties``, ``content_bytes``,
-    ``boundary_every``, ``huge_invoice_every``, ``huge_invoice_bytes``, and for the Invoices
-    API ``invoices_api_per_day``, ``nfe_xml_bytes``, ``invoices_per_document``,
-    ``export_history_error_rate``, ``export_history_pending``) are read once, when the server
-    builds its dataset.
+    Each field's ``option(...)`` is also its command-line flag (``--field-name``, or
+    ``--no-field-name`` for a switch that is on by default), its ``--help`` line and its row
+    in docs/emulator.md (spapi_emulator/options.py); ``python_only(...)`` fields have no flag.
+    Adding a switch is one field here and its use.
 
-    Attributes:
-        seed: Seed of the dataset, the fault dice and the latency dice.
-        dataset_start: Aware datetime of the first dataset day (midnight UTC by default).
-        days: Number of dataset days.
-        invoices_per_day: Invoices per ship-from party and day.
-        parties: Ship-from party ids (vendor warehouses); each invoice belongs to one.
-        content_bytes: Size in bytes of each decoded fake PDF.
-        boundary_every: Every Nth invoice of a party-day is stamped exactly on a whole hour so
-            window-boundary tests have real cases; 0 disables.
-        client_id: The only valid LWA client id.
-        client_secret: The only valid LWA client secret.
-        refresh_token: The primary selling partner's LWA refresh token.
-        selling_partner_id: Label of the primary selling partner (stats only).
-        purchase_order_prefix: Letters every purchase order number starts with.
-        selling_partners: Further selling partners of the same app, each with its own refresh
-            token, dataset and token buckets (see ``SellingPartner``).
-        token_rendezvous: The token endpoint answers no valid refresh token until this many
-            distinct selling partners have asked: a test that N accounts really run at once
-            (sequential runs would wait forever). 0: off. Python only, no CLI flag.
-        access_token_ttl: Lifetime of LWA access tokens in seconds (real service: 3600).
-        rdt_ttl: Lifetime of restricted data tokens in seconds (real service: 3600).
-        require_rdt: getCustomerInvoices demands an RDT minted for its exact path; False also
-            accepts a plain LWA access token (Amazon's withdrawn notice that LWA tokens would
-            stop returning PII, see pipeline.require_restricted_token).
-        rdt_denied: createRestrictedDataToken answers 400 like for a vendor whose application
-            lacks the Direct-to-Consumer Shipping (Restricted) role.
-        rdt_fail_once_503: The first createRestrictedDataToken call answers 503.
-        latency_ms: Uniform random latency (low, high) in milliseconds added to every request.
-        rate_limits: operationId -> (rate per second, burst) of the token buckets.
-        rate_limit_header: operationId -> rate advertised in ``x-amzn-RateLimit-Limit`` and
-            enforced instead of the plan's rate (a selling partner with a granted rate).
-        throttle: False stops enforcing the buckets (benchmarks without limits); the header is
-            still sent.
-        time_scale: Rates run this many times faster (minute-scale budgets finish in seconds).
-        fault_5xx_rate: Probability that an SP-API request answers 500 or 503.
-        fault_reset_rate: Probability that an SP-API request is aborted without a response.
-        slow_rate: Probability that an SP-API request sleeps ``slow_seconds`` first.
-        slow_seconds: Sleep of a slow request, in seconds.
-        malformed_json_rate: Probability that a 200 answer carries a truncated JSON body.
-        next_token_ttl: Seconds until a nextToken expires; None: never.
-        inclusive_bounds: False: createdAfter < created < createdBefore, strict as the API's
-            words say; True: inclusive on both ends (lets tests prove a client de-duplicates).
-        customer_invoice_history_days: None: getCustomerInvoices lists invoices of any age;
-            a number: it lists only those created within that many days before now (the
-            reading where Amazon's "rolling window of the last six months", written for
-            getCustomerInvoice, limits the list too; docs/quirks.md).
-        invoices_api_per_day: Invoices API (Brazil NF-e) invoices per dataset day.
-        nfe_xml_bytes: Size in bytes of each NF-e XML file in an export document (a floor: the
-            XML never gets smaller than its items and signature, about 6-8 KB).
-        invoices_per_document: Most invoices one export document (ZIP) holds; larger exports
-            get several documents.
-        nfe_cancellation_events: A document's ZIP also holds the cancellation event
-            (``procEventoNFe``, 110111) of each CANCELED invoice, as ``<id>-procEventoNFe.xml``.
-        nfe_malformed_rate: Share of NF-e files cut short (not well-formed XML), drawn per
-            invoice from the seed: the tap must keep their raw record and go on.
-        document_body: What the pre-signed document URL serves: ``"zip"`` (the model's
-            "zip format"), ``"xml"`` (one bare NF-e XML under a ``.xml`` URL, as the static
-            sandbox example's URL suggests; needs ``invoices_per_document`` 1) or
-            ``"broken"`` (the ZIP cut in half: neither a ZIP nor XML).
-        export_history_error_rate: Share of the pre-existing daily exports that ended in ERROR.
-        export_history_pending: How many of the most recent pre-existing exports are still
-            REQUESTED (the newest) or PROCESSING when the server starts; they finish DONE on
-            the created exports' schedule.
-        export_queue_seconds: Seconds a created export stays REQUESTED (divided by time_scale).
-        export_processing_seconds: Seconds it then stays PROCESSING (divided by time_scale).
-        export_error_rate: Probability that a created export ends in ERROR (seeded dice, in
-            creation order).
-        export_error_predicate: Called with a created export's (dateStart, dateEnd); True makes
-            it end in ERROR. Python only, no CLI flag.
-        document_url_ttl: Seconds a getInvoicesDocument URL stays valid; real seconds on the
-            monotonic clock, not divided by time_scale (real service: 30).
-        invoices_empty_page_rate: Probability that a getInvoices or getInvoicesExports page
-            comes back empty with a nextToken to the same position (seeded by the query and
-            the position, at most once per position).
-        refuse_next_tokens: This many requests carrying a nextToken (both APIs, counted over
-            the run), after the first ``refuse_next_tokens_after``, are refused in the
-            ``next_token_refusal`` wording, as an expired token is: a deterministic way to make
-            windows restart.
-        refuse_next_tokens_after: Requests carrying a nextToken accepted before refusals start.
-        next_token_refusal: Key of ``errors.NEXT_TOKEN_REFUSALS``: how a refused nextToken is
-            worded, on every paged operation.
-        invoices_follow_up: What a getInvoices or getInvoicesExports follow-up page must carry
-            with its nextToken: ``all-arguments`` of the first call (the model's text, the
-            default), ``token-only`` (marketplaceId alone, the static sandbox) or ``either``.
-        df_static_sandbox: getCustomerInvoices v1 answers every request with the model's
-            catch-all static sandbox example: one invoice and the same nextToken, forever.
-        shapeless_body_every: Every Nth getCustomerInvoices answer (counted over the run) is a
-            200 ``{}``, as DF v1 getPackingSlip answered (amzn/selling-partner-api-docs#200);
-            0 never.
-        export_date_form: Which createInvoicesExport dateStart/dateEnd texts are accepted:
-            ``any`` ISO 8601 form (default), ``no-zone`` (the model example's form only) or
-            ``with-zone``; others get 400 naming the field.
-
-    Hostile answers (hostile.py; cases for the tap's bounds, not claims about Amazon):
-
-    Attributes:
-        huge_invoice_every: Every Nth invoice of a party and day (by its sequence number)
-            has a PDF of ``huge_invoice_bytes`` instead of ``content_bytes``; 0 never.
-        huge_invoice_bytes: Size in bytes of those PDFs.
-        chunked_answers: getCustomerInvoices answers in chunks, without Content-Length.
-        hostile_value: What every ``hostile_value_every``-th invoice (or, for
-            ``next-token-object``, every nextToken) of getCustomerInvoices carries:
-            ``none`` (default), ``po-null``, ``po-absent``, ``po-empty``, ``po-list``,
-            ``po-pattern`` (a purchaseOrderNumber with a dash), ``content-null``,
-            ``next-token-object``.
-        hostile_value_every: Which invoices carry ``hostile_value`` (by sequence number).
-        retry_after_seconds: ``Retry-After`` sent with every 429, 500 and 503; None: never.
-        endless_next_tokens: getCustomerInvoices answers every page, past the last invoice
-            too, with a fresh nextToken (to empty pages): paging never ends.
-        next_token_bytes: getCustomerInvoices nextTokens are padded to this many characters
-            (0: their natural 44); past about 6,000 the emulator's own HTTP server (aiohttp,
-            8,190 bytes a request line) refuses the follow-up request with a plain-text 400.
-
+    Frozen: a test changes a running emulator with ``EmulatorServer.reconfigure(...)``, which
+    puts a new, checked config in place that the next request reads (``LiveConfig``). The
+    dataset fields are read once, when the server builds its datasets.
     """
 
-    seed: int = 7
-    dataset_start: datetime = DEFAULT_DATASET_START
-    days: int = 90
-    invoices_per_day: int = 200
-    parties: tuple[str, ...] = DEFAULT_PARTIES
-    content_bytes: int = 2000
-    boundary_every: int = 25
-    client_id: str = "emulator-client-id"
-    client_secret: str = "emulator-client-secret"  # noqa: S105 - a well-known fake credential
-    refresh_token: str = "Atzr|emulator-refresh-token"  # noqa: S105 - a well-known fake credential
-    selling_partner_id: str = "SP1"
-    purchase_order_prefix: str = "PO"
-    selling_partners: tuple[SellingPartner, ...] = ()
-    token_rendezvous: int = 0
-    access_token_ttl: float = 3600.0
-    rdt_ttl: float = 3600.0
-    require_rdt: bool = True
-    rdt_denied: bool = False
-    rdt_fail_once_503: bool = False
-    latency_ms: tuple[float, float] = (0.0, 0.0)
-    rate_limits: dict[str, tuple[float, int]] = field(default_factory=_default_rate_limits)
-    rate_limit_header: dict[str, float] = field(default_factory=dict)
-    throttle: bool = True
-    time_scale: float = 1.0
-    fault_5xx_rate: float = 0.0
-    fault_reset_rate: float = 0.0
-    slow_rate: float = 0.0
-    slow_seconds: float = 30.0
-    malformed_json_rate: float = 0.0
-    next_token_ttl: float | None = None
-    inclusive_bounds: bool = False
-    customer_invoice_history_days: float | None = None
-    invoices_api_per_day: int = 20
-    nfe_xml_bytes: int = 3000
-    invoices_per_document: int = 15
-    nfe_cancellation_events: bool = True
-    nfe_malformed_rate: float = 0.0
-    document_body: str = "zip"
-    export_history_error_rate: float = 0.1
-    export_history_pending: int = 2
-    export_queue_seconds: float = 30.0
-    export_processing_seconds: float = 120.0
-    export_error_rate: float = 0.0
-    export_error_predicate: Callable[[datetime, datetime], bool] | None = None
-    document_url_ttl: float = 30.0
-    invoices_empty_page_rate: float = 0.1
-    refuse_next_tokens: int = 0
-    refuse_next_tokens_after: int = 0
-    next_token_refusal: str = "fba-inventory"  # noqa: S105 - a wording's name
-    invoices_follow_up: str = FOLLOW_UP_ALL_ARGUMENTS
-    df_static_sandbox: bool = False
-    shapeless_body_every: int = 0
-    export_date_form: str = EXPORT_DATES_ANY
-    huge_invoice_every: int = 0
-    huge_invoice_bytes: int = 0
-    chunked_answers: bool = False
-    hostile_value: str = NO_HOSTILE_VALUE
-    hostile_value_every: int = 50
-    retry_after_seconds: float | None = None
-    endless_next_tokens: bool = False
-    next_token_bytes: int = 0
+    # -- dataset ---------------------------------------------------------------------------
+    seed: int = option(
+        7, "Seed of the datasets, the fault dice and the latency dice.", Section.DATASET
+    )
+    dataset_start: datetime = option(
+        DEFAULT_DATASET_START,
+        "First dataset day (an aware date-time; midnight UTC by default).",
+        Section.DATASET,
+        parse=_moment,
+        metavar="DATE-TIME",
+        show=_shown_moment,
+    )
+    days: int = option(90, "Number of dataset days.", Section.DATASET)
+    invoices_per_day: int = option(
+        200, "getCustomerInvoices invoices per ship-from party and day.", Section.DATASET
+    )
+    parties: tuple[str, ...] = option(
+        DEFAULT_PARTIES,
+        "Ship-from party ids (vendor warehouses), comma-separated; each invoice belongs to one.",
+        Section.DATASET,
+        parse=_comma_separated,
+        metavar="ID,ID",
+        show=_shown_list,
+    )
+    content_bytes: int = option(2000, "Size in bytes of each decoded fake PDF.", Section.DATASET)
+    boundary_every: int = option(
+        25,
+        "Every Nth invoice of a party-day is stamped exactly on a whole hour, so "
+        "window-boundary tests have real cases; 0 disables.",
+        Section.DATASET,
+    )
+    purchase_order_prefix: str = python_only(
+        "Letters every purchase order number starts with.", Section.DATASET, default="PO"
+    )
+    invoices_api_per_day: int = option(
+        20, "Invoices API (Brazil NF-e) invoices per dataset day.", Section.DATASET
+    )
+
+    # -- credentials, tokens and selling partners -------------------------------------------
+    client_id: str = option("emulator-client-id", "The only valid LWA client id.", Section.PARTNERS)
+    client_secret: str = option(
+        "emulator-client-secret",
+        "The only valid LWA client secret.",
+        Section.PARTNERS,
+    )
+    refresh_token: str = option(
+        "Atzr|emulator-refresh-token",
+        "The primary selling partner's LWA refresh token.",
+        Section.PARTNERS,
+    )
+    selling_partner_id: str = python_only(
+        "Label of the primary selling partner (stats only).", Section.PARTNERS, default="SP1"
+    )
+    selling_partners: tuple[SellingPartner, ...] = option(
+        (),
+        "N more selling partners of the same app, each with its own refresh token, dataset "
+        "and token buckets: refresh tokens Atzr|emulator-refresh-token-2 ... -(N+1); the "
+        "first one's purchase order numbers overlap the primary's on purpose. From Python, "
+        "any SellingPartner tuple.",
+        Section.PARTNERS,
+        metavar="N",
+        parse=int,
+        from_flag=_partners_from_flag,
+        flag_default=0,
+    )
+    token_rendezvous: int = python_only(
+        "The token endpoint answers no valid refresh token until this many distinct selling "
+        "partners have asked: a test that N accounts really run at once (sequential runs "
+        "would wait forever). 0: off.",
+        Section.PARTNERS,
+        default=0,
+    )
+    access_token_ttl: float = option(
+        3600.0, "Lifetime of LWA access tokens in seconds (real service: 3600).", Section.PARTNERS
+    )
+    rdt_ttl: float = option(
+        3600.0,
+        "Lifetime of restricted data tokens in seconds (real service: 3600).",
+        Section.PARTNERS,
+    )
+    require_rdt: bool = option(
+        True,  # noqa: FBT003 - the default of a field
+        "getCustomerInvoices demands an RDT minted for its exact path; off, it also accepts a "
+        "plain LWA access token (Amazon's withdrawn notice that LWA tokens would stop "
+        "returning PII, see pipeline.require_restricted_token).",
+        Section.PARTNERS,
+    )
+    rdt_denied: bool = option(
+        False,  # noqa: FBT003 - the default of a field
+        "createRestrictedDataToken answers 400 like for a vendor whose application lacks the "
+        "Direct-to-Consumer Shipping (Restricted) role.",
+        Section.PARTNERS,
+    )
+    rdt_fail_once_503: bool = option(
+        False,  # noqa: FBT003 - the default of a field
+        "The first createRestrictedDataToken call answers 503.",
+        Section.PARTNERS,
+    )
+
+    # -- usage plans and time --------------------------------------------------------------
+    rate_limits: Mapping[str, tuple[float, int]] = python_only(
+        "operationId -> (rate per second, burst) of the token buckets; the models' usage "
+        "plans (DEFAULT_RATE_LIMITS) by default.",
+        Section.LIMITS,
+        factory=_default_rate_limits,
+    )
+    rate_limit_header: Mapping[str, float] = python_only(
+        "operationId -> rate advertised in x-amzn-RateLimit-Limit and enforced instead of the "
+        "plan's rate (a selling partner with a granted rate).",
+        Section.LIMITS,
+        factory=dict,
+    )
+    throttle: bool = option(
+        True,  # noqa: FBT003 - the default of a field
+        "Enforce the usage-plan buckets; off for benchmarks without limits (the header is "
+        "still sent).",
+        Section.LIMITS,
+    )
+    time_scale: float = option(
+        1.0,
+        "Rates and export schedules run this many times faster (minute-scale budgets finish "
+        "in seconds).",
+        Section.LIMITS,
+    )
+
+    # -- faults ----------------------------------------------------------------------------
+    latency_ms: tuple[float, float] = option(
+        (0.0, 0.0),
+        "Uniform random latency (LOW-HIGH, or one value) in milliseconds added to every request.",
+        Section.FAULTS,
+        parse=_latency,
+        metavar="LOW-HIGH",
+        show=_shown_latency,
+    )
+    fault_5xx_rate: float = option(
+        0.0,
+        "Probability that an SP-API request answers 500 or 503.",
+        Section.FAULTS,
+        parse=_probability,
+    )
+    fault_reset_rate: float = option(
+        0.0,
+        "Probability that an SP-API request is aborted without a response.",
+        Section.FAULTS,
+        parse=_probability,
+    )
+    slow_rate: float = option(
+        0.0,
+        "Probability that an SP-API request sleeps slow_seconds first.",
+        Section.FAULTS,
+        parse=_probability,
+    )
+    slow_seconds: float = option(30.0, "Sleep of a slow request, in seconds.", Section.FAULTS)
+    malformed_json_rate: float = option(
+        0.0,
+        "Probability that a 200 answer carries a truncated JSON body.",
+        Section.FAULTS,
+        parse=_probability,
+    )
+    next_token_ttl: float | None = option(
+        None, "Seconds until a nextToken expires; unset, never.", Section.FAULTS, parse=float
+    )
+    refuse_next_tokens: int = option(
+        0,
+        "This many requests carrying a nextToken (both APIs, counted over the run), after the "
+        "first refuse_next_tokens_after, are refused in the next_token_refusal wording, as an "
+        "expired token is: a deterministic way to make windows restart.",
+        Section.FAULTS,
+    )
+    refuse_next_tokens_after: int = option(
+        0, "Requests carrying a nextToken accepted before refusals start.", Section.FAULTS
+    )
+    invoices_empty_page_rate: float = option(
+        0.1,
+        "Probability that a getInvoices or getInvoicesExports page comes back empty with a "
+        "nextToken to the same position (seeded by the query and the position, at most once "
+        "per position).",
+        Section.FAULTS,
+        parse=_probability,
+    )
+    nfe_malformed_rate: float = option(
+        0.0,
+        "Share of NF-e files cut short (not well-formed XML), drawn per invoice from the seed: "
+        "the tap must keep their raw record and go on.",
+        Section.FAULTS,
+        parse=_probability,
+    )
+
+    # -- Invoices API exports and documents --------------------------------------------------
+    nfe_xml_bytes: int = option(
+        3000,
+        "Size in bytes of each NF-e XML file in an export document (a floor: the XML never "
+        "gets smaller than its items and signature, about 6-8 KB).",
+        Section.INVOICES,
+    )
+    invoices_per_document: int = option(
+        15,
+        "Most invoices one export document (ZIP) holds; larger exports get several documents.",
+        Section.INVOICES,
+    )
+    nfe_cancellation_events: bool = option(
+        True,  # noqa: FBT003 - the default of a field
+        "A document's ZIP also holds the cancellation event (procEventoNFe, 110111) of each "
+        "CANCELED invoice, as <id>-procEventoNFe.xml.",
+        Section.INVOICES,
+    )
+    document_body: DocumentBody = option(
+        DocumentBody.ZIP,
+        "What the pre-signed document URL serves: zip (the model's 'zip format'), xml (one bare "
+        "NF-e XML under a .xml URL, as the static sandbox example's URL suggests; needs "
+        "invoices_per_document 1) or broken (the ZIP cut in half: neither a ZIP nor XML).",
+        Section.INVOICES,
+    )
+    export_history_error_rate: float = option(
+        0.1,
+        "Share of the pre-existing daily exports that ended in ERROR.",
+        Section.INVOICES,
+        parse=_probability,
+    )
+    export_history_pending: int = option(
+        2,
+        "How many of the most recent pre-existing exports are still REQUESTED (the newest) or "
+        "PROCESSING when the server starts; they finish DONE on the created exports' schedule.",
+        Section.INVOICES,
+    )
+    export_queue_seconds: float = option(
+        30.0, "Seconds a created export stays REQUESTED (divided by time_scale).", Section.INVOICES
+    )
+    export_processing_seconds: float = option(
+        120.0, "Seconds it then stays PROCESSING (divided by time_scale).", Section.INVOICES
+    )
+    export_error_rate: float = option(
+        0.0,
+        "Probability that a created export ends in ERROR (seeded dice, in creation order).",
+        Section.INVOICES,
+        parse=_probability,
+    )
+    export_error_predicate: Callable[[datetime, datetime], bool] | None = python_only(
+        "Called with a created export's (dateStart, dateEnd); True makes it end in ERROR.",
+        Section.INVOICES,
+    )
+    document_url_ttl: float = option(
+        30.0,
+        "Seconds a getInvoicesDocument URL stays valid; real seconds on the monotonic clock, "
+        "not divided by time_scale (real service: 30).",
+        Section.INVOICES,
+    )
+
+    # -- readings of ambiguous points ------------------------------------------------------
+    inclusive_bounds: bool = option(
+        False,  # noqa: FBT003 - the default of a field
+        "getCustomerInvoices compares createdAfter and createdBefore inclusively on both ends; "
+        "off, strictly, as the API's words say (on lets tests prove a client de-duplicates).",
+        Section.READINGS,
+    )
+    customer_invoice_history_days: float | None = python_only(
+        "Unset: getCustomerInvoices lists invoices of any age; a number: only those created "
+        "within that many days before now (the reading where Amazon's 'rolling window of the "
+        "last six months', written for getCustomerInvoice, limits the list too).",
+        Section.READINGS,
+    )
+    next_token_refusal: NextTokenRefusal = option(
+        NextTokenRefusal.FBA_INVENTORY,
+        "How a refused nextToken is worded on every paged operation (errors.NEXT_TOKEN_REFUSALS).",
+        Section.READINGS,
+    )
+    invoices_follow_up: FollowUp = option(
+        FollowUp.ALL_ARGUMENTS,
+        "What a getInvoices or getInvoicesExports follow-up page must carry with its nextToken: "
+        "all-arguments of the first call (the model's text), token-only (marketplaceId alone, "
+        "the static sandbox) or either.",
+        Section.READINGS,
+    )
+    df_static_sandbox: bool = option(
+        False,  # noqa: FBT003 - the default of a field
+        "getCustomerInvoices v1 answers every request with the model's catch-all static "
+        "sandbox example: one invoice and the same nextToken, forever.",
+        Section.READINGS,
+    )
+    shapeless_body_every: int = option(
+        0,
+        "Every Nth getCustomerInvoices answer (counted over the run) is a 200 {}, as DF v1 "
+        "getPackingSlip answered (amzn/selling-partner-api-docs#200); 0 never.",
+        Section.READINGS,
+    )
+    export_date_form: ExportDateForm = option(
+        ExportDateForm.ANY,
+        "Which createInvoicesExport dateStart/dateEnd texts are accepted: any ISO 8601 form, "
+        "no-zone (the model example's form only) or with-zone; others get 400 naming the field.",
+        Section.READINGS,
+    )
+
+    # -- hostile answers ---------------------------------------------------------------------
+    huge_invoice_every: int = option(
+        0,
+        "Every Nth invoice of a party and day (by its sequence number) has a PDF of "
+        "huge_invoice_bytes instead of content_bytes; 0 never. Read once, with the dataset.",
+        Section.HOSTILE,
+    )
+    huge_invoice_bytes: int = option(
+        0, "Size in bytes of those PDFs. Read once, with the dataset.", Section.HOSTILE
+    )
+    chunked_answers: bool = option(
+        False,  # noqa: FBT003 - the default of a field
+        "getCustomerInvoices answers in chunks, without Content-Length.",
+        Section.HOSTILE,
+    )
+    hostile_value: HostileValue = option(
+        HostileValue.NONE,
+        "What every hostile_value_every-th invoice (or, for next-token-object, every "
+        "nextToken) of getCustomerInvoices carries: none, po-null, po-absent, po-empty, "
+        "po-list, po-pattern (a purchaseOrderNumber with a dash), content-null, "
+        "next-token-object.",
+        Section.HOSTILE,
+    )
+    hostile_value_every: int = option(
+        50, "Which invoices carry hostile_value (by sequence number).", Section.HOSTILE
+    )
+    retry_after_seconds: float | None = option(
+        None,
+        "Retry-After sent with every 429, 500 and 503; unset, never.",
+        Section.HOSTILE,
+        parse=float,
+    )
+    endless_next_tokens: bool = option(
+        False,  # noqa: FBT003 - the default of a field
+        "getCustomerInvoices answers every page, past the last invoice too, with a fresh "
+        "nextToken (to empty pages): paging never ends.",
+        Section.HOSTILE,
+    )
+    next_token_bytes: int = option(
+        0,
+        "getCustomerInvoices nextTokens are padded to this many characters (0: their natural "
+        "44); past about 6,000 the emulator's own HTTP server (aiohttp, 8,190 bytes a request "
+        "line) refuses the follow-up request with a plain-text 400.",
+        Section.HOSTILE,
+    )
 
     def __post_init__(self) -> None:
         """Reject settings the dataset or the buckets cannot honour.
@@ -326,6 +591,7 @@ class EmulatorConfig:
             ValueError: A setting is out of range.
 
         """
+        coerce_choices(self)
         if self.dataset_start.tzinfo is None:
             raise ValueError("dataset_start must be timezone-aware")
         distinct = len(set(self.parties)) == len(self.parties)
@@ -346,13 +612,13 @@ class EmulatorConfig:
         if not 0 <= low <= high:
             raise ValueError("latency_ms must be (low, high) with 0 <= low <= high")
         self._check_invoices_api()
-        self._check_readings()
+        counts = (self.shapeless_body_every, self.refuse_next_tokens, self.refuse_next_tokens_after)
+        if min(counts) < 0:
+            raise ValueError("shapeless_body_every and refuse_next_tokens* must be >= 0")
         self._check_hostile()
 
     def _check_hostile(self) -> None:
         """Reject hostile switches out of range (see ``__post_init__``)."""
-        if self.hostile_value not in HOSTILE_VALUES:
-            raise ValueError(f"hostile_value must be one of {', '.join(HOSTILE_VALUES)}")
         counts = (self.huge_invoice_every, self.hostile_value_every, self.next_token_bytes)
         if min(counts) < 0:
             raise ValueError(
@@ -362,18 +628,6 @@ class EmulatorConfig:
             raise ValueError(f"huge_invoice_bytes must be at least {len(PDF_HEADER)}")
         if self.retry_after_seconds is not None and self.retry_after_seconds < 0:
             raise ValueError("retry_after_seconds must be >= 0")
-
-    def _check_readings(self) -> None:
-        """Reject unknown readings of ambiguous points (see ``__post_init__``)."""
-        if self.next_token_refusal not in NEXT_TOKEN_REFUSALS:
-            raise ValueError(f"next_token_refusal must be one of {sorted(NEXT_TOKEN_REFUSALS)}")
-        if self.invoices_follow_up not in FOLLOW_UP_READINGS:
-            raise ValueError(f"invoices_follow_up must be one of {FOLLOW_UP_READINGS}")
-        if self.export_date_form not in EXPORT_DATE_FORMS:
-            raise ValueError(f"export_date_form must be one of {EXPORT_DATE_FORMS}")
-        counts = (self.shapeless_body_every, self.refuse_next_tokens, self.refuse_next_tokens_after)
-        if min(counts) < 0:
-            raise ValueError("shapeless_body_every and refuse_next_tokens* must be >= 0")
 
     @property
     def next_token_refusal_text(self) -> str:
@@ -398,9 +652,7 @@ class EmulatorConfig:
             raise ValueError(f"invoices_api_per_day must be in 0..{MAX_INVOICES_PER_DAY - 1}")
         if not 1 <= self.invoices_per_document <= MAX_INVOICES_PER_DOCUMENT:
             raise ValueError(f"invoices_per_document must be in 1..{MAX_INVOICES_PER_DOCUMENT}")
-        if self.document_body not in DOCUMENT_BODIES:
-            raise ValueError(f"document_body must be one of {', '.join(DOCUMENT_BODIES)}")
-        if self.document_body == "xml" and self.invoices_per_document != 1:
+        if self.document_body is DocumentBody.XML and self.invoices_per_document != 1:
             raise ValueError("document_body 'xml' serves one NF-e: set invoices_per_document 1")
         if self.nfe_xml_bytes < 0 or self.export_history_pending < 0:
             raise ValueError("nfe_xml_bytes and export_history_pending must be >= 0")
@@ -436,6 +688,38 @@ class EmulatorConfig:
         rate, burst = plan
         rate = self.rate_limit_header.get(operation, rate)
         return rate * self.time_scale, burst
+
+
+class LiveConfig:
+    """The config every request reads, replaced whole while the server runs.
+
+    Shared by a server's selling partners and by the parts that read the config per request
+    (buckets, fault dice, exports). ``replace`` builds the new config with
+    ``dataclasses.replace``, so it is checked like a new one; a reader holding the old one
+    finishes its request with it.
+    """
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        """Start from ``config``."""
+        self._current = config
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> EmulatorConfig:
+        """The config in force now."""
+        return self._current
+
+    def replace(self, **changes: Any) -> EmulatorConfig:  # noqa: ANN401 - EmulatorConfig's fields
+        """Put the current config with ``changes`` in force; return it.
+
+        Raises:
+            ValueError: The changed config is invalid (nothing changes then).
+            TypeError: A name is not a field of ``EmulatorConfig``.
+
+        """
+        with self._lock:
+            self._current = dataclasses.replace(self._current, **changes)
+            return self._current
 
 
 def ensure_loopback(host: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 import orjson
 from aiohttp import web
 
@@ -13,19 +15,29 @@ TOKEN_EXPIRED = "The access token you provided has expired."
 TOKEN_INVALID = "The access token you provided is revoked, malformed or invalid."
 QUOTA_EXCEEDED = "You exceeded your quota for the requested resource."
 NEXT_TOKEN_INVALID = "Next token is invalid or expired"
+
+
+class NextTokenRefusal(StrEnum):
+    """Whose wording a refused nextToken takes (EmulatorConfig.next_token_refusal)."""
+
+    FBA_INVENTORY = "fba-inventory"
+    FINANCES_2024 = "finances-2024"
+    FINANCES_V0 = "finances-v0"
+    ORDERS = "orders"
+
+
 # How each SP-API words a refused nextToken, as public reports quote them. No public wording
-# exists for Vendor Direct Fulfillment or the Invoices API, so the emulator plays each one
-# (EmulatorConfig.next_token_refusal).
-NEXT_TOKEN_REFUSALS: dict[str, str] = {
+# exists for Vendor Direct Fulfillment or the Invoices API, so the emulator plays each one.
+NEXT_TOKEN_REFUSALS: dict[NextTokenRefusal, str] = {
     # FBA Inventory getInventorySummaries (amzn/selling-partner-api-models#4946)
-    "fba-inventory": NEXT_TOKEN_INVALID,
+    NextTokenRefusal.FBA_INVENTORY: NEXT_TOKEN_INVALID,
     # Finances 2024-06-19: reported to the project; we located no public source.
-    "finances-2024": "Next token has expired.",
+    NextTokenRefusal.FINANCES_2024: "Next token has expired.",
     # Finances v0 listFinancialEvents: "... is 25 minutes." (amzn/selling-partner-api-models
     # #562), "... is 3 minutes." (jlevers/selling-partner-api#239)
-    "finances-v0": "Token is not valid, token duration is 25 minutes.",
+    NextTokenRefusal.FINANCES_V0: "Token is not valid, token duration is 25 minutes.",
     # Orders v0 getOrders (amzn/selling-partner-api-models#2387)
-    "orders": (
+    NextTokenRefusal.ORDERS: (
         "We could not decode your NextToken. Possible reasons include: a transmission error, "
         "improper quoting or a truncation problem."
     ),

@@ -8,7 +8,7 @@ import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from spapi_emulator.config import EmulatorConfig
+    from spapi_emulator.config import EmulatorConfig, LiveConfig
 
 _MS_PER_SECOND = 1000.0
 
@@ -30,16 +30,16 @@ class FaultInjector:
     which request gets a fault; only the proportions are.
     """
 
-    def __init__(self, config: EmulatorConfig) -> None:
+    def __init__(self, live: LiveConfig) -> None:
         """Create the dice from the config's seed.
 
         Args:
-            config: The live emulator config.
+            live: The emulator config in force, read on every request.
 
         """
-        self._config = config
+        self._live = live
         # Not security relevant: reproducible fault and latency sequences.
-        self._rng = random.Random(f"{config.seed}:faults")  # noqa: S311
+        self._rng = random.Random(f"{live.current.seed}:faults")  # noqa: S311
         self._rdt_503_done = False
         self._answers = 0  # getCustomerInvoices answers counted for shapeless_body_every
         self._tokens_seen = 0  # requests carrying a nextToken, for refuse_next_tokens
@@ -98,6 +98,10 @@ class FaultInjector:
             fire = self._config.rdt_fail_once_503 and not self._rdt_503_done
             self._rdt_503_done = self._rdt_503_done or fire
         return fire
+
+    @property
+    def _config(self) -> EmulatorConfig:
+        return self._live.current
 
     def _roll(self, rate: float) -> bool:
         return rate > 0 and self._rng.random() < rate

@@ -14,30 +14,13 @@ from typing import TYPE_CHECKING, Final
 
 from aiohttp import payload, web
 
+from spapi_emulator.config import HostileValue
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
 
     from spapi_emulator.config import EmulatorConfig
 
-# EmulatorConfig.hostile_value readings: what the chosen invoices (or nextTokens) carry.
-NO_HOSTILE_VALUE: Final = "none"
-PO_NULL: Final = "po-null"  # "purchaseOrderNumber": null
-PO_ABSENT: Final = "po-absent"  # no purchaseOrderNumber key
-PO_EMPTY: Final = "po-empty"  # "purchaseOrderNumber": ""
-PO_LIST: Final = "po-list"  # "purchaseOrderNumber": ["PO..."]
-PO_PATTERN: Final = "po-pattern"  # "purchaseOrderNumber": "PO-...", outside ^[a-zA-Z0-9]+$
-CONTENT_NULL: Final = "content-null"  # "content": null
-NEXT_TOKEN_OBJECT: Final = "next-token-object"  # noqa: S105 - "nextToken": {"token": "..."}
-HOSTILE_VALUES: Final = (
-    NO_HOSTILE_VALUE,
-    PO_NULL,
-    PO_ABSENT,
-    PO_EMPTY,
-    PO_LIST,
-    PO_PATTERN,
-    CONTENT_NULL,
-    NEXT_TOKEN_OBJECT,
-)
 # Statuses that carry Retry-After when ``retry_after_seconds`` is set.
 RETRY_AFTER_STATUSES: Final = frozenset({429, 500, 503})
 _CHUNK: Final = 1 << 16
@@ -52,28 +35,28 @@ def is_chosen(purchase_order_number: str, every: int) -> bool:
     return every > 0 and int(purchase_order_number[-6:]) % every == every - 1
 
 
-def hostile_invoice(invoice: Mapping[str, object], reading: str) -> dict[str, object]:
+def hostile_invoice(invoice: Mapping[str, object], reading: HostileValue) -> dict[str, object]:
     """The invoice as ``reading`` breaks it (unchanged for the nextToken reading)."""
     number = invoice["purchaseOrderNumber"]
     broken = dict(invoice)
-    if reading == PO_NULL:
+    if reading is HostileValue.PO_NULL:
         broken["purchaseOrderNumber"] = None
-    elif reading == PO_ABSENT:
+    elif reading is HostileValue.PO_ABSENT:
         del broken["purchaseOrderNumber"]
-    elif reading == PO_EMPTY:
+    elif reading is HostileValue.PO_EMPTY:
         broken["purchaseOrderNumber"] = ""
-    elif reading == PO_LIST:
+    elif reading is HostileValue.PO_LIST:
         broken["purchaseOrderNumber"] = [number]
-    elif reading == PO_PATTERN:
+    elif reading is HostileValue.PO_PATTERN:
         broken["purchaseOrderNumber"] = f"PO-{number}"
-    elif reading == CONTENT_NULL:
+    elif reading is HostileValue.CONTENT_NULL:
         broken["content"] = None
     return broken
 
 
-def hostile_pagination(token: str, reading: str) -> object:
+def hostile_pagination(token: str, reading: HostileValue) -> object:
     """The ``nextToken`` value of a page as ``reading`` breaks it."""
-    return {"token": token} if reading == NEXT_TOKEN_OBJECT else token
+    return {"token": token} if reading is HostileValue.NEXT_TOKEN_OBJECT else token
 
 
 def chunked_json(body: bytes) -> web.Response:

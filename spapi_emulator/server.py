@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from aiohttp import web
 
@@ -58,7 +58,7 @@ class EmulatorServer:
 
     Example:
         >>> with EmulatorServer(EmulatorConfig(days=7)) as emu:  # doctest: +SKIP
-        ...     emu.config.fault_5xx_rate = 0.2  # takes effect on the next request
+        ...     emu.reconfigure(fault_5xx_rate=0.2)  # takes effect on the next request
         ...     sync(emu.url)
 
     """
@@ -105,8 +105,23 @@ class EmulatorServer:
 
     @property
     def config(self) -> EmulatorConfig:
-        """The live config; fault, token and limit fields may be changed while running."""
+        """The config in force now (frozen: change it with ``reconfigure``)."""
         return self.state.config
+
+    def reconfigure(self, **changes: Any) -> EmulatorConfig:  # noqa: ANN401 - config fields
+        """Change the running emulator's config; the next request reads it.
+
+        Example: ``emu.reconfigure(fault_5xx_rate=1.0)``. The new config is checked like a
+        new ``EmulatorConfig``; dataset fields are read once, when the server was built.
+
+        Returns:
+            The config now in force.
+
+        Raises:
+            ValueError: The changed config is invalid (nothing changes then).
+
+        """
+        return self.state.reconfigure(**changes)
 
     @property
     def dataset(self) -> Dataset:

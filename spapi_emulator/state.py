@@ -6,10 +6,10 @@ import asyncio
 import dataclasses
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from spapi_emulator.buckets import RateLimiter
-from spapi_emulator.config import EmulatorConfig, SellingPartner
+from spapi_emulator.config import EmulatorConfig, LiveConfig, SellingPartner
 from spapi_emulator.faults import FaultInjector
 from spapi_emulator.gate import RequestGate
 from spapi_emulator.invoices.exports import InvoicesApi
@@ -36,7 +36,8 @@ class EmulatorState:
     Attributes:
         selling_partner_id: Whose state this is.
         partners: selling_partner_id -> state of every partner, this one included.
-        config: The live config; change fault and limit fields at any time.
+        config: The config in force (``live.current``).
+        live: The config every request reads; ``reconfigure`` replaces it.
         dataset: The seeded invoices.
         invoices_api: The Invoices API's seeded invoices, live exports and documents.
         tokens: Issued LWA access tokens and RDTs.
@@ -50,7 +51,7 @@ class EmulatorState:
 
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - the config, two clocks, and a partner's three shared parts
         self,
         config: EmulatorConfig | None = None,
         *,
@@ -58,6 +59,7 @@ class EmulatorState:
         wall_clock: Callable[[], datetime] = _utc_now,
         partner: SellingPartner | None = None,
         tokens: TokenStore | None = None,
+        live: LiveConfig | None = None,
     ) -> None:
         """Build the state; the datasets are generated here.
 
@@ -67,9 +69,12 @@ class EmulatorState:
             wall_clock: Returns the current aware datetime.
             partner: Build the state of this further selling partner (internal).
             tokens: The token store shared with the primary partner (internal).
+            live: The live config shared with the primary partner (internal).
 
         """
-        self.config = config if config is not None else EmulatorConfig()
+        if live is None:
+            live = LiveConfig(config if config is not None else EmulatorConfig())
+        self.live = live
         self.clock = clock
         self.wall_clock = wall_clock
         self._partner = partner
@@ -86,10 +91,12 @@ class EmulatorState:
                 selling_partners=(),
             )
         self.dataset = Dataset(data_config)
-        self.invoices_api = InvoicesApi(data_config, clock=clock, wall_clock=wall_clock)
+        self.invoices_api = InvoicesApi(
+            data_config, clock=clock, wall_clock=wall_clock, live=self.live
+        )
         self.tokens = tokens if tokens is not None else TokenStore(clock)
-        self.limiter = RateLimiter(self.config, clock)
-        self.faults = FaultInjector(self.config)
+        self.limiter = RateLimiter(self.live, clock)
+        self.faults = FaultInjector(self.live)
         self.next_tokens = NextTokenCodec(clock)
         self.stats = Stats(clock)
         self.gate = RequestGate()
@@ -99,12 +106,29 @@ class EmulatorState:
         if partner is None:
             for other in self.config.selling_partners:
                 self.partners[other.selling_partner_id] = EmulatorState(
-                    self.config,
                     clock=clock,
                     wall_clock=wall_clock,
                     partner=other,
                     tokens=self.tokens,
+                    live=self.live,
                 )
+
+    @property
+    def config(self) -> EmulatorConfig:
+        """The config in force now; ``reconfigure`` puts another in place."""
+        return self.live.current
+
+    def reconfigure(self, **changes: Any) -> EmulatorConfig:  # noqa: ANN401 - config fields
+        """Put the current config with ``changes`` in force for every partner; return it.
+
+        The next request reads the new config; dataset fields are read once, at start, so
+        changing them changes no dataset.
+
+        Raises:
+            ValueError: The changed config is invalid (nothing changes then).
+
+        """
+        return self.live.replace(**changes)
 
     @property
     def refresh_token(self) -> str:

@@ -27,7 +27,7 @@ from xml.sax.saxutils import escape
 from aiohttp import web
 from yarl import URL
 
-from spapi_emulator.config import S3_DOWNLOAD, S3_DOWNLOAD_EXPIRED
+from spapi_emulator.config import S3_DOWNLOAD, S3_DOWNLOAD_EXPIRED, DocumentBody
 from spapi_emulator.paths import S3_DOCUMENTS_PATH
 
 if TYPE_CHECKING:
@@ -565,7 +565,7 @@ def download(request: web.Request, api: InvoicesApi) -> tuple[web.StreamResponse
         )
         return expired, S3_DOWNLOAD_EXPIRED
     name = request.match_info.get("name", "")
-    suffix = ".xml" if api.config.document_body == "xml" else ".zip"
+    suffix = ".xml" if api.config.document_body is DocumentBody.XML else ".zip"
     document_id = name.removesuffix(suffix)
     pieces = api.document_body(document_id) if name.endswith(suffix) else None
     if pieces is None:

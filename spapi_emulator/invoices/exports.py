@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from spapi_emulator.config import DocumentBody, LiveConfig
 from spapi_emulator.invoices import documents
 from spapi_emulator.invoices.data import (
     DONE,
@@ -158,16 +159,19 @@ class InvoicesApi:
         *,
         clock: Callable[[], float],
         wall_clock: Callable[[], datetime],
+        live: LiveConfig | None = None,
     ) -> None:
         """Build the dataset and the export history.
 
         Args:
-            config: The live emulator config; dataset fields are read once.
+            config: The emulator config whose dataset fields are read once, now.
             clock: Monotonic clock in seconds (export schedules, URL expiry).
             wall_clock: Returns the current aware datetime (creation times, defaults).
+            live: The config read per request (schedules, error dice, document bodies);
+                ``config``, unchanging, when None.
 
         """
-        self.config = config
+        self._live = live if live is not None else LiveConfig(config)
         self.clock = clock
         self.wall_clock = wall_clock
         self.data = InvoicesData(config)
@@ -186,6 +190,11 @@ class InvoicesApi:
         now = clock()
         for history in self.data.history:
             self._add(self._history_record(history, now))
+
+    @property
+    def config(self) -> EmulatorConfig:
+        """The config in force now (``live``)."""
+        return self._live.current
 
     # -- invoices --------------------------------------------------------------------------
 
@@ -363,7 +372,9 @@ class InvoicesApi:
             KeyError: Unknown document.
 
         """
-        events = self.config.nfe_cancellation_events and self.config.document_body == "zip"
+        events = (
+            self.config.nfe_cancellation_events and self.config.document_body is DocumentBody.ZIP
+        )
         files: list[tuple[str, datetime, bytes]] = []
         for invoice in self.document_invoices(document_id):
             files.append((f"{invoice.id}.xml", invoice.date, self.nfe_xml(invoice)))
@@ -387,9 +398,9 @@ class InvoicesApi:
         of the ZIP.
         """
         pieces = self.iter_document_zip(document_id)
-        if pieces is None or self.config.document_body == "zip":
+        if pieces is None or self.config.document_body is DocumentBody.ZIP:
             return pieces
-        if self.config.document_body == "xml":
+        if self.config.document_body is DocumentBody.XML:
             return iter([self.document_files(document_id)[0][2]])
         whole = b"".join(pieces)
         return iter([whole[: len(whole) // 2]])

@@ -23,13 +23,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from spapi_emulator import errors
-from spapi_emulator.config import (
-    EXPORT_DATES_NO_ZONE,
-    EXPORT_DATES_WITH_ZONE,
-    FOLLOW_UP_ALL_ARGUMENTS,
-    FOLLOW_UP_EITHER,
-    FOLLOW_UP_TOKEN_ONLY,
-)
+from spapi_emulator.config import ExportDateForm, FollowUp
 from spapi_emulator.invoices.data import (
     BRAZIL_MARKETPLACE_ID,
     EXPORT_STATUSES,
@@ -335,7 +329,7 @@ def page_position(  # noqa: PLR0913 - the request, the codec and the two reading
     tokens: PageTokens,
     ttl: float | None,
     *,
-    follow_up: str = FOLLOW_UP_ALL_ARGUMENTS,
+    follow_up: FollowUp = FollowUp.ALL_ARGUMENTS,
     refusal: str = errors.NEXT_TOKEN_INVALID,
 ) -> PagePosition:
     """Validate the paging side of a list request and return where it starts.
@@ -364,7 +358,7 @@ def page_position(  # noqa: PLR0913 - the request, the codec and the two reading
     if not marketplace_id:
         raise missing_parameter(MARKETPLACE_ID)
     others = {name for name in query if name not in {MARKETPLACE_ID, NEXT_TOKEN}}
-    if NEXT_TOKEN in query and others and follow_up == FOLLOW_UP_TOKEN_ONLY:
+    if NEXT_TOKEN in query and others and follow_up is FollowUp.TOKEN_ONLY:
         raise invalid_request(NEXT_TOKEN_ALONE)
     params = single_values(query, allowed)
     require_marketplace(marketplace_id)
@@ -374,7 +368,7 @@ def page_position(  # noqa: PLR0913 - the request, the codec and the two reading
     position = tokens.decode(operation, token, ttl)
     if position is None or position.params.get(MARKETPLACE_ID) != marketplace_id:
         raise invalid_request(refusal)
-    repeats = follow_up == FOLLOW_UP_ALL_ARGUMENTS or (follow_up == FOLLOW_UP_EITHER and others)
+    repeats = follow_up is FollowUp.ALL_ARGUMENTS or (follow_up is FollowUp.EITHER and others)
     if repeats and params != position.sent:
         raise invalid_request(SAME_ARGUMENTS)
     return position
@@ -537,23 +531,25 @@ def _export_identifier(value: object) -> tuple[str, str] | None:
     raise unparsable_body("Invalid attribute 'transactionIdentifier': expected {name, id}.")
 
 
-def _check_export_date_form(dates: Mapping[str, str | None], form: str) -> None:
+def _check_export_date_form(dates: Mapping[str, str | None], form: ExportDateForm) -> None:
     """Refuse dateStart/dateEnd texts outside the accepted form (``export_date_form``)."""
     for name, raw in dates.items():
         if raw is None:
             continue
         zoned = parse_date(raw) is not None and not _DATE.fullmatch(raw)
         zoned = zoned and not _LOCAL_DATE_TIME.fullmatch(raw)
-        if (form == EXPORT_DATES_NO_ZONE and zoned) or (
-            form == EXPORT_DATES_WITH_ZONE and not zoned
+        if (form is ExportDateForm.NO_ZONE and zoned) or (
+            form is ExportDateForm.WITH_ZONE and not zoned
         ):
             example = (
-                "2024-07-01T00:00:00" if form == EXPORT_DATES_NO_ZONE else "2024-07-01T00:00:00Z"
+                "2024-07-01T00:00:00" if form is ExportDateForm.NO_ZONE else "2024-07-01T00:00:00Z"
             )
             raise unparsable_body(f"Invalid {name}: '{raw}'. Use the form {example}.")
 
 
-def parse_export_request(raw: bytes, now: datetime, date_form: str = "any") -> ExportRequest:
+def parse_export_request(
+    raw: bytes, now: datetime, date_form: ExportDateForm = ExportDateForm.ANY
+) -> ExportRequest:
     """Validate a createInvoicesExport body (``ExportInvoicesRequest``).
 
     Args:

@@ -21,6 +21,7 @@ from spapi_emulator.config import (
     GET_INVOICES_DOCUMENT,
     GET_INVOICES_EXPORT,
     GET_INVOICES_EXPORTS,
+    DocumentBody,
 )
 from spapi_emulator.invoices import documents, sandbox
 from spapi_emulator.invoices.data import (
@@ -383,7 +384,7 @@ async def get_invoices_document(request: web.Request, state: EmulatorState) -> w
     api = state.invoices_api
     if not api.document_ready(document_id):
         raise not_found(f"Document '{document_id}' was not found.")
-    suffix = ".xml" if state.config.document_body == "xml" else ".zip"
+    suffix = ".xml" if state.config.document_body is DocumentBody.XML else ".zip"
     url = api.urls.mint(request.url.origin(), document_id, state.config.document_url_ttl, suffix)
     return errors.json_response(
         {"invoicesDocument": {"invoicesDocumentId": document_id, "invoicesDocumentUrl": url}}

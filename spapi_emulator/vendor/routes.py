@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import orjson
 
 from spapi_emulator import errors, hostile
-from spapi_emulator.config import GET_CUSTOMER_INVOICES
+from spapi_emulator.config import GET_CUSTOMER_INVOICES, HostileValue
 from spapi_emulator.isotime import parse_iso8601
 from spapi_emulator.paging import fingerprint
 from spapi_emulator.paths import CUSTOMER_INVOICES_PATHS, DF_V1
@@ -191,7 +191,7 @@ def customer_invoice_list(query: CustomerInvoicesQuery, state: EmulatorState) ->
         }
         for invoice in page
     ]
-    if config.hostile_value != hostile.NO_HOSTILE_VALUE:
+    if config.hostile_value is not HostileValue.NONE:
         invoices = [
             hostile.hostile_invoice(invoice, config.hostile_value)
             if hostile.is_chosen(entry.purchase_order_number, config.hostile_value_every)

@@ -149,7 +149,7 @@ class TestRestrictedDataToken:
         assert reply.error["code"] == "InvalidRequest"
 
     def test_missing_role_is_400_no_access(self, api: Api, emu: EmulatorServer) -> None:
-        emu.config.rdt_denied = True
+        emu.reconfigure(rdt_denied=True)
         reply = api.rdt_reply(api.access_token(), [{"method": "GET", "path": DF_2021}])
         assert reply.status == 400
         assert reply.json == {
@@ -198,7 +198,7 @@ class TestCustomerInvoicesAccess:
     def test_plain_lwa_token_is_accepted_when_rdt_is_not_required(
         self, api: Api, emu: EmulatorServer
     ) -> None:
-        emu.config.require_rdt = False
+        emu.reconfigure(require_rdt=False)
         assert api.invoices(api.access_token(), **PARAMS).status == 200
 
     @pytest.mark.parametrize(
@@ -223,8 +223,7 @@ class TestCustomerInvoicesAccess:
     def test_token_lifetimes_follow_the_config(
         self, api: Api, emu: EmulatorServer, clock: FakeClock
     ) -> None:
-        emu.config.access_token_ttl = 60.0
-        emu.config.rdt_ttl = 30.0
+        emu.reconfigure(access_token_ttl=60.0, rdt_ttl=30.0)
         rdt = api.rdt()
         clock.advance(31.0)
         assert api.invoices(rdt, **PARAMS).error["details"] == EXPIRED

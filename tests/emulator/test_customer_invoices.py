@@ -233,7 +233,7 @@ class TestPaging:
     def test_next_token_expires_after_next_token_ttl(
         self, api: Api, emu: EmulatorServer, rdt: str, clock
     ) -> None:
-        emu.config.next_token_ttl = 30.0
+        emu.reconfigure(next_token_ttl=30.0)
         params = window(day(1), day(2), limit="5")
         token = api.invoices(rdt, **params).json["pagination"]["nextToken"]
         clock.advance(29.0)
@@ -265,7 +265,7 @@ class TestBounds:
     def test_inclusive_bounds_return_a_boundary_invoice_in_both_adjacent_windows(
         self, api: Api, emu: EmulatorServer, rdt: str
     ) -> None:
-        emu.config.inclusive_bounds = True
+        emu.reconfigure(inclusive_bounds=True)
         on_bound = {
             i.purchase_order_number for i in emu.dataset.all_invoices() if i.created_at == day(3)
         }

@@ -19,7 +19,7 @@ PARAMS = {"createdAfter": iso(day(1)), "createdBefore": iso(day(2)), "limit": "2
 
 def test_5xx_fault_answers_500_or_503_in_sp_api_shape(api: Api, emu: EmulatorServer) -> None:
     rdt = api.rdt()
-    emu.config.fault_5xx_rate = 1.0
+    emu.reconfigure(fault_5xx_rate=1.0)
     replies = [api.invoices(rdt, **PARAMS) for _ in range(12)]
     assert {r.status for r in replies} == {500, 503}
     for reply in replies:
@@ -30,21 +30,20 @@ def test_5xx_fault_answers_500_or_503_in_sp_api_shape(api: Api, emu: EmulatorSer
 
 def test_faults_can_be_switched_off_while_the_server_runs(api: Api, emu: EmulatorServer) -> None:
     rdt = api.rdt()
-    emu.config.fault_5xx_rate = 1.0
+    emu.reconfigure(fault_5xx_rate=1.0)
     assert api.invoices(rdt, **PARAMS).status >= 500
-    emu.config.fault_5xx_rate = 0.0
+    emu.reconfigure(fault_5xx_rate=0.0)
     assert api.invoices(rdt, **PARAMS).status == 200
 
 
 def test_login_with_amazon_is_never_faulted(api: Api, emu: EmulatorServer) -> None:
-    emu.config.fault_5xx_rate = 1.0
-    emu.config.fault_reset_rate = 1.0
+    emu.reconfigure(fault_5xx_rate=1.0, fault_reset_rate=1.0)
     assert api.lwa().status == 200
 
 
 def test_reset_fault_drops_the_connection_without_an_answer(api: Api, emu: EmulatorServer) -> None:
     rdt = api.rdt()
-    emu.config.fault_reset_rate = 1.0
+    emu.reconfigure(fault_reset_rate=1.0)
     with pytest.raises(aiohttp.ServerDisconnectedError):
         api.invoices(rdt, **PARAMS)
     counters = emu.stats()["operations"]["getCustomerInvoices"]  # type: ignore[index]
@@ -54,7 +53,7 @@ def test_reset_fault_drops_the_connection_without_an_answer(api: Api, emu: Emula
 
 def test_malformed_json_fault_truncates_a_200_body(api: Api, emu: EmulatorServer) -> None:
     rdt = api.rdt()
-    emu.config.malformed_json_rate = 1.0
+    emu.reconfigure(malformed_json_rate=1.0)
     reply = api.invoices(rdt, **PARAMS)
     assert reply.status == 200
     with pytest.raises(orjson.JSONDecodeError):
@@ -63,7 +62,7 @@ def test_malformed_json_fault_truncates_a_200_body(api: Api, emu: EmulatorServer
 
 def test_malformed_json_spares_error_answers(api: Api, emu: EmulatorServer) -> None:
     rdt = api.rdt()
-    emu.config.malformed_json_rate = 1.0
+    emu.reconfigure(malformed_json_rate=1.0)
     reply = api.invoices(rdt, createdAfter=iso(day(0)), createdBefore=iso(day(9)))
     assert reply.status == 400
     assert reply.error["code"] == "InvalidInput"
@@ -78,15 +77,14 @@ def test_slow_and_latency_delay_the_answer(
     api: Api, emu: EmulatorServer, settings: dict[str, object]
 ) -> None:
     rdt = api.rdt()
-    for name, value in settings.items():
-        setattr(emu.config, name, value)
+    emu.reconfigure(**settings)
     started = time.perf_counter()
     assert api.invoices(rdt, **PARAMS).status == 200
     assert time.perf_counter() - started >= 0.05
 
 
 def test_first_rdt_call_answers_503_once(api: Api, emu: EmulatorServer) -> None:
-    emu.config.rdt_fail_once_503 = True
+    emu.reconfigure(rdt_fail_once_503=True)
     token = api.access_token()
     resource = [{"method": "GET", "path": DF_2021}]
     first, second = api.rdt_reply(token, resource), api.rdt_reply(token, resource)

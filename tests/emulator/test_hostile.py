@@ -14,7 +14,8 @@ import pytest
 
 from spapi_emulator import EmulatorConfig
 from spapi_emulator.__main__ import build_parser, config_from_args
-from spapi_emulator.hostile import HOSTILE_VALUES, is_chosen
+from spapi_emulator.config import HostileValue
+from spapi_emulator.hostile import is_chosen
 
 from .conftest import DF_2021, Api, day, iso
 
@@ -98,7 +99,7 @@ def test_a_hostile_value_breaks_every_nth_invoice_as_named(make_emulator, clock,
 
 
 def test_every_hostile_reading_is_listed_and_a_wrong_one_is_refused(make_emulator):
-    assert "none" in HOSTILE_VALUES
+    assert HostileValue("none") is HostileValue.NONE
     with pytest.raises(ValueError, match="hostile_value must be one of"):
         make_emulator(hostile_value="po-zero")
 
@@ -118,13 +119,13 @@ def test_retry_after_is_sent_with_5xx_and_429_but_not_with_200(make_emulator, cl
     token = api.rdt()
     assert "Retry-After" not in api.invoices(token, **ONE_DAY).headers
 
-    api.emu.config.fault_5xx_rate = 1.0
+    api.emu.reconfigure(fault_5xx_rate=1.0)
     failed = api.invoices(token, **ONE_DAY)
     assert failed.status in {500, 503}
     assert failed.headers["Retry-After"] == "86400"
 
-    api.emu.config.fault_5xx_rate = 0.0
-    api.emu.config.rate_limits = dict.fromkeys(api.emu.config.rate_limits, (0.001, 1))
+    api.emu.reconfigure(fault_5xx_rate=0.0)
+    api.emu.reconfigure(rate_limits=dict.fromkeys(api.emu.config.rate_limits, (0.001, 1)))
     replies = [api.invoices(token, **ONE_DAY) for _ in range(3)]
     throttled = [reply for reply in replies if reply.status == 429]
     assert throttled

@@ -141,7 +141,7 @@ class TestDownload:
     def test_url_expires_after_30_real_seconds(
         self, client: Client, clock: FakeClock, document_id: str
     ) -> None:
-        client.emu.config.time_scale = 60.0  # scales rates and exports, not the URL lifetime
+        client.emu.reconfigure(time_scale=60.0)  # scales rates and exports, not the URL lifetime
         url = client.get(f"/documents/{document_id}").json["invoicesDocument"][
             "invoicesDocumentUrl"
         ]
@@ -159,7 +159,7 @@ class TestDownload:
     def test_document_url_ttl_is_configurable(
         self, client: Client, clock: FakeClock, document_id: str
     ) -> None:
-        client.emu.config.document_url_ttl = 5.0
+        client.emu.reconfigure(document_url_ttl=5.0)
         url = client.get(f"/documents/{document_id}").json["invoicesDocument"][
             "invoicesDocumentUrl"
         ]

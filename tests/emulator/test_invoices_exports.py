@@ -107,7 +107,7 @@ class TestPaging:
     def test_next_token_with_any_other_parameter_is_refused_under_the_sandbox_reading(
         self, client: Client
     ) -> None:
-        client.emu.config.invoices_follow_up = "token-only"
+        client.emu.reconfigure(invoices_follow_up="token-only")
         first = client.get("/exports", pageSize="2", **ALL_DAYS).json
         for extra in ({"pageSize": "2"}, {"status": "DONE"}, {"dateStart": ALL_DAYS["dateStart"]}):
             reply = client.get("/exports", marketplaceId=BR, nextToken=first["nextToken"], **extra)
@@ -122,7 +122,7 @@ class TestPaging:
         assert reply.json == error("Next token is invalid or expired")
 
     def test_tokens_expire_with_next_token_ttl(self, client: Client, clock: FakeClock) -> None:
-        client.emu.config.next_token_ttl = 60.0
+        client.emu.reconfigure(next_token_ttl=60.0)
         token = client.get("/exports", pageSize="2", **ALL_DAYS).json["nextToken"]
         clock.advance(61)
         reply = client.get("/exports", marketplaceId=BR, nextToken=token)
@@ -136,7 +136,7 @@ class TestPaging:
         assert len(found) < pages == DAYS
 
     def test_some_pages_are_empty_while_a_next_token_is_present(self, client: Client) -> None:
-        client.emu.config.invoices_empty_page_rate = 0.5
+        client.emu.reconfigure(invoices_empty_page_rate=0.5)
         query: dict[str, str] = {"pageSize": "2", **ALL_DAYS}
         empty = 0
         found: list[dict[str, Any]] = []
@@ -151,7 +151,7 @@ class TestPaging:
         assert found == expected_exports(client.emu)
 
     def test_empty_pages_are_reproducible(self, client: Client) -> None:
-        client.emu.config.invoices_empty_page_rate = 0.5
+        client.emu.reconfigure(invoices_empty_page_rate=0.5)
         params = {"pageSize": "2", **ALL_DAYS}
         first = [client.get("/exports", **params).json["exports"] for _ in range(3)]
         assert first[0] == first[1] == first[2]
@@ -247,7 +247,7 @@ class TestLifecycle:
         assert len(ids) == 20
 
     def test_time_scale_shortens_the_lifecycle(self, client: Client, clock: FakeClock) -> None:
-        client.emu.config.time_scale = 10.0
+        client.emu.reconfigure(time_scale=10.0)
         export_id = client.post("/exports", {"marketplaceId": BR}).json["exportId"]
         clock.advance(3.0)
         assert client.get(f"/exports/{export_id}").json["export"]["status"] == "PROCESSING"
@@ -257,7 +257,7 @@ class TestLifecycle:
     def test_export_error_rate_ends_exports_in_error(
         self, client: Client, clock: FakeClock
     ) -> None:
-        client.emu.config.export_error_rate = 1.0
+        client.emu.reconfigure(export_error_rate=1.0)
         export_id = client.post("/exports", {"marketplaceId": BR}).json["exportId"]
         clock.advance(150.0)
         export = client.get(f"/exports/{export_id}").json["export"]
@@ -267,7 +267,7 @@ class TestLifecycle:
         assert "generateExportFinishedAt" in export
 
     def test_error_predicate_sees_the_date_range(self, client: Client, clock: FakeClock) -> None:
-        client.emu.config.export_error_predicate = lambda start, _end: start < day(2)
+        client.emu.reconfigure(export_error_predicate=lambda start, _end: start < day(2))
         bad = client.post("/exports", {"marketplaceId": BR, "dateStart": iso(day(1))})
         clock.advance(6.0)
         good = client.post("/exports", {"marketplaceId": BR, "dateStart": iso(day(2))})

@@ -58,13 +58,13 @@ class TestPaging:
         assert found == expected(client.emu, descending=True)
 
     def test_a_page_never_holds_more_than_100_invoices(self, client: Client) -> None:
-        client.emu.config.invoices_empty_page_rate = 0.0
+        client.emu.reconfigure(invoices_empty_page_rate=0.0)
         body = client.get("/invoices", pageSize="200", **RANGE).json
         assert len(body["invoices"]) == 100
         assert "nextToken" in body
 
     def test_every_position_can_be_an_empty_page_once(self, client: Client) -> None:
-        client.emu.config.invoices_empty_page_rate = 1.0
+        client.emu.reconfigure(invoices_empty_page_rate=1.0)
         found: list[dict[str, Any]] = []
         query = {"pageSize": "50", **RANGE}
         shapes = []
@@ -95,7 +95,7 @@ class TestPaging:
     def test_next_token_with_other_parameters_is_refused_under_the_sandbox_reading(
         self, client: Client
     ) -> None:
-        client.emu.config.invoices_follow_up = "token-only"
+        client.emu.reconfigure(invoices_follow_up="token-only")
         token = client.get("/invoices", pageSize="5", **RANGE).json["nextToken"]
         reply = client.get("/invoices", marketplaceId=BR, nextToken=token, statuses="REJECTED")
         assert reply.json == error(

@@ -6,6 +6,7 @@ import pytest
 
 from spapi_emulator import EmulatorConfig, EmulatorServer
 from spapi_emulator.buckets import RateLimiter, TokenBucket
+from spapi_emulator.config import LiveConfig
 
 from .conftest import Api, FakeClock, day, iso
 
@@ -38,7 +39,7 @@ class TestTokenBucket:
         assert granted == allowed
 
     def test_unknown_operation_is_never_throttled(self) -> None:
-        limiter = RateLimiter(EmulatorConfig(days=0), FakeClock())
+        limiter = RateLimiter(LiveConfig(EmulatorConfig(days=0)), FakeClock())
         assert all(limiter.try_acquire("listCatalogItems") for _ in range(100))
 
 
@@ -68,7 +69,7 @@ class TestThrottling:
     def test_granted_rate_is_advertised_and_enforced(
         self, api: Api, emu: EmulatorServer, clock: FakeClock
     ) -> None:
-        emu.config.rate_limit_header = {"getCustomerInvoices": 2.0}
+        emu.reconfigure(rate_limit_header={"getCustomerInvoices": 2.0})
         rdt = api.rdt()
         replies = [api.invoices(rdt, **PARAMS) for _ in range(11)]
         assert replies[0].headers["x-amzn-RateLimit-Limit"] == "2.0"
@@ -81,7 +82,7 @@ class TestThrottling:
     def test_time_scale_speeds_the_refill_and_the_advertised_rate(
         self, api: Api, emu: EmulatorServer, clock: FakeClock
     ) -> None:
-        emu.config.time_scale = 10.0
+        emu.reconfigure(time_scale=10.0)
         rdt = api.rdt()
         replies = [api.invoices(rdt, **PARAMS) for _ in range(11)]
         assert replies[0].headers["x-amzn-RateLimit-Limit"] == "100.0"
@@ -90,7 +91,7 @@ class TestThrottling:
         assert api.invoices(rdt, **PARAMS).status == 200
 
     def test_throttle_off_never_answers_429(self, api: Api, emu: EmulatorServer) -> None:
-        emu.config.throttle = False
+        emu.reconfigure(throttle=False)
         rdt = api.rdt()
         assert {api.invoices(rdt, **PARAMS).status for _ in range(15)} == {200}
 

@@ -41,7 +41,7 @@ def br(invoices_emu: EmulatorServer, clock: FakeClock) -> Client:
 
 def follow_up(br: Client, reading: str, **sent: str) -> Any:
     """Ask for page 2 of the exports with ``sent`` next to its nextToken under ``reading``."""
-    br.emu.config.invoices_follow_up = reading
+    br.emu.reconfigure(invoices_follow_up=reading)
     token = br.get("/exports", pageSize="2", **EXPORTS).json["nextToken"]
     return br.get("/exports", nextToken=token, **sent)
 
@@ -75,10 +75,10 @@ class TestInvoicesFollowUpReadings:
 def test_refused_next_tokens_use_the_chosen_wording_on_both_apis(
     br: Client, api: Api, wording: str
 ) -> None:
-    br.emu.config.next_token_refusal = wording
+    br.emu.reconfigure(next_token_refusal=wording)
     reply = br.get("/exports", nextToken="AAAA", **EXPORTS)
     assert reply.json == error(NEXT_TOKEN_REFUSALS[wording])
-    api.emu.config.next_token_refusal = wording
+    api.emu.reconfigure(next_token_refusal=wording)
     params = {"createdAfter": iso(day(1)), "createdBefore": iso(day(2)), "nextToken": "AAAA"}
     reply = api.invoices(api.rdt(), **params)
     assert reply.error["message"] == NEXT_TOKEN_REFUSALS[wording]
@@ -135,7 +135,7 @@ class TestExportDateForms:
         accepted: tuple[dict[str, str], ...],
         refused: tuple[dict[str, str], ...],
     ) -> None:
-        br.emu.config.export_date_form = form
+        br.emu.reconfigure(export_date_form=form)
         for dates in accepted:
             assert br.post("/exports", {"marketplaceId": BR, **dates}).status == 202
         for dates in refused:

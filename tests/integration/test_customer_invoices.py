@@ -217,7 +217,7 @@ def test_throttled_requests_are_retried_until_every_window_is_complete(emulator_
         rate_limits={"getCustomerInvoices": (2.0, 2), "createRestrictedDataToken": (1.0, 10)},
         rate_limit_header={"getCustomerInvoices": 200.0},
     )
-    emu.config.rate_limit_header = {}
+    emu.reconfigure(rate_limit_header={})
     start, end = "2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z"
     run = run_tap(config_for(emu).with_range(start, end).with_setting("max_retries", 3).build())
 

@@ -387,8 +387,7 @@ def test_fault_that_never_passes_fails_the_run_after_the_state_of_completed_wind
         config.with_setting(name, value)
     with TapProcess(config.build(), None, tmp_path / "run") as tap:
         assert tap.wait_until(lambda t: t.bookmark() is not None), "no window ever completed"
-        for name, value in faults.items():
-            setattr(emu.config, name, value)
+        emu.reconfigure(**faults)
         run = tap.stop()
 
     assert run.returncode == 1

@@ -126,14 +126,15 @@ def test_documents_are_not_downloaded_again_by_the_next_run(emulator_factory):
 
 def test_expired_document_url_is_minted_again_not_fatal(emulator_factory):
     emu = emulator_factory(**INVOICES_EMULATOR)
-    emu.config.document_url_ttl = 0.0  # every URL is already expired when downloaded
+    # A microsecond (0 is no valid lifetime): every URL has expired by its download.
+    emu.reconfigure(document_url_ttl=1e-6)
 
     def heal_after_first_expiry() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             operations = emu.stats()["operations"]
             if operations.get("s3DownloadExpired", {}).get("requests"):
-                emu.config.document_url_ttl = 30.0
+                emu.reconfigure(document_url_ttl=30.0)
                 return
             time.sleep(0.01)
 
@@ -197,7 +198,7 @@ def test_killed_run_with_create_exports_resumes_in_flight_exports(emulator_facto
     )
     assert exports_created(emu) == 3
 
-    emu.config.export_processing_seconds = 0.0  # they are done by now
+    emu.reconfigure(export_processing_seconds=0.0)  # they are done by now
     second = run_tap(config, last_state, streams=("invoice_exports",))
 
     assert second.returncode == 0, second.stderr

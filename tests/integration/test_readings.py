@@ -201,7 +201,7 @@ def test_the_v1_static_sandbox_same_next_token_stops_the_run_after_the_state(
     )
     with TapProcess(config, None, tmp_path / "run") as tap:
         assert tap.wait_until(lambda t: t.bookmark() is not None)
-        emu.config.df_static_sandbox = True
+        emu.reconfigure(df_static_sandbox=True)
         run = tap.stop()
 
     assert run.returncode == 1
