@@ -52,7 +52,7 @@ from benchmarks.bench_sync import (  # noqa: E402
     utilisation,
 )
 from spapi_emulator import EmulatorConfig, numbered_partners  # noqa: E402
-from spapi_emulator.vendor.dataset import Dataset  # noqa: E402
+from spapi_emulator.direct_fulfillment.dataset import Dataset  # noqa: E402
 
 PARTY = "WH-BLR-1"
 CONTENT_BYTES = 2025  # as bench_sync.py: 2,700 Base64 characters

@@ -69,7 +69,7 @@ def expected_invoice_ids(days: int, end: datetime) -> set[str]:
     # The same seed and config as the emulator process builds the same dataset; history
     # exports older than the newest two are settled (DONE or ERROR) from the start.
     with EmulatorServer(EmulatorConfig(days=days, invoices_per_day=1)) as local:
-        api = local.state.invoices_api
+        api = local.invoices_api
         views = api.exports(START, end - timedelta(microseconds=1))
         return {
             invoice_id

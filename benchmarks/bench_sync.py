@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from spapi_emulator import EmulatorConfig  # noqa: E402
-from spapi_emulator.vendor.dataset import Dataset  # noqa: E402
+from spapi_emulator.direct_fulfillment.dataset import Dataset  # noqa: E402
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

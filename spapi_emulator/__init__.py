@@ -14,7 +14,7 @@ Typical use::
 
     with EmulatorServer(EmulatorConfig(days=14)) as emu:
         expected = emu.dataset.invoices(after, before)
-        nfe = emu.state.invoices_api.invoices(date_start, date_end)  # Invoices API
+        nfe = emu.invoices_api.invoices(date_start, date_end)  # Invoices API
         run_the_tap(api_url=emu.url, lwa_url=emu.url + "/auth/o2/token")
 
 Command line: ``python -m spapi_emulator --port 8080`` (see ``--help``).
@@ -27,9 +27,9 @@ from spapi_emulator.config import (
     SellingPartner,
     numbered_partners,
 )
+from spapi_emulator.direct_fulfillment.dataset import Dataset, Invoice
 from spapi_emulator.server import EmulatorServer
 from spapi_emulator.state import EmulatorState
-from spapi_emulator.vendor.dataset import Dataset, Invoice
 
 __all__ = [
     "DEFAULT_RATE_LIMITS",

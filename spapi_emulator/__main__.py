@@ -13,6 +13,7 @@ import signal
 import sys
 
 from spapi_emulator import options
+from spapi_emulator.app import FAMILIES
 from spapi_emulator.config import EmulatorConfig, ensure_loopback
 from spapi_emulator.server import start_site
 from spapi_emulator.state import EmulatorState
@@ -68,7 +69,7 @@ async def serve(config: EmulatorConfig, host: str, port: int) -> None:
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    runner, url = await start_site(EmulatorState(config), host, port)
+    runner, url = await start_site(EmulatorState(config, families=FAMILIES), host, port)
     try:
         sys.stdout.write(url + "\n")
         sys.stdout.flush()

@@ -1,28 +1,34 @@
-"""The aiohttp application: route table, SP-API response headers and error rendering."""
+"""The aiohttp application: the API families, route table, SP-API headers, error rendering."""
 
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from spapi_emulator import auth_routes, errors, hostile
+from spapi_emulator.direct_fulfillment import routes as direct_fulfillment_routes
+from spapi_emulator.direct_fulfillment.dataset import DIRECT_FULFILLMENT
 from spapi_emulator.invoices import routes as invoices_routes
+from spapi_emulator.invoices.exports import INVOICES_API
 from spapi_emulator.paths import STATS_PATH
 from spapi_emulator.pipeline import OPERATION_KEY, PARTNER_KEY, RESET_KEY, STATE_KEY
 from spapi_emulator.state import EmulatorState
 from spapi_emulator.stats import CONNECTION_RESET
-from spapi_emulator.vendor import routes as vendor_routes
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Handler
+
+    from spapi_emulator.families import Family
 
 # The models declare x-amzn-RateLimit-Limit on 200, 400 and 404 answers only (and on the
 # 202 of createInvoicesExport).
 _RATE_LIMIT_HEADER_STATUSES = frozenset({200, 202, 400, 404})
 # Requests that match no route are counted under this name.
 UNMATCHED = "unmatched"
+# The API families the app serves: their state in each selling partner's EmulatorState.
+FAMILIES: tuple[Family[Any], ...] = (DIRECT_FULFILLMENT, INVOICES_API)
 
 
 def format_rate(rate: float) -> str:
@@ -80,16 +86,17 @@ def create_app(state: EmulatorState | None = None) -> web.Application:
     """Return the emulator's aiohttp application.
 
     Args:
-        state: The emulator state; a default one (``EmulatorConfig()``) when None.
+        state: The emulator state, built with ``FAMILIES``; a default one
+            (``EmulatorConfig()``) when None.
 
     Returns:
         The application, ready for ``web.AppRunner`` or aiohttp's test utilities.
 
     """
     app = web.Application(middlewares=[_sp_api_middleware])
-    app[STATE_KEY] = state if state is not None else EmulatorState()
+    app[STATE_KEY] = state if state is not None else EmulatorState(families=FAMILIES)
     auth_routes.add_routes(app)
-    vendor_routes.add_routes(app)
+    direct_fulfillment_routes.add_routes(app)
     invoices_routes.add_routes(app)
     app.router.add_get(STATS_PATH, _stats, allow_head=False)
     return app

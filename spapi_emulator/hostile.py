@@ -30,7 +30,7 @@ def is_chosen(purchase_order_number: str, every: int) -> bool:
     """Whether an invoice is one of every ``every``: its sequence number of the day ends so.
 
     Purchase order numbers end in a 6-digit sequence within their party and day
-    (vendor/dataset.py), so the choice is the same for every request and every test.
+    (direct_fulfillment/dataset.py), so the choice is the same for every request and every test.
     """
     return every > 0 and int(purchase_order_number[-6:]) % every == every - 1
 

@@ -1,4 +1,9 @@
-"""ISO 8601 date-times as SP-API accepts them: ``yyyy-MM-ddTHH:mm:ss[.sss](Z|±hh:mm)``."""
+"""Time as the emulator handles it: SP-API's ISO 8601 date-times, and exact microseconds.
+
+ISO 8601 as SP-API accepts it: ``yyyy-MM-ddTHH:mm:ss[.sss](Z|±hh:mm)``. Both datasets index
+their invoices by integer microseconds since the epoch (``to_micros``), exact where float
+timestamps are not.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from datetime import UTC, datetime, timedelta, timezone
 _ISO_8601 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:(Z)|([+-])(\d{2}):(\d{2}))"
 )
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _MAX_OFFSET_HOURS = 23
 _MAX_OFFSET_MINUTES = 59
 _MICRO_DIGITS = 6
@@ -58,3 +65,29 @@ def format_iso8601(moment: datetime) -> str:
     """
     utc = moment.astimezone(UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def to_micros(moment: datetime) -> int:
+    """Return an aware datetime as integer microseconds since the Unix epoch (exact).
+
+    Args:
+        moment: An aware datetime.
+
+    Returns:
+        Microseconds since 1970-01-01T00:00:00Z.
+
+    """
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+def from_micros(micros: int) -> datetime:
+    """Return the aware UTC datetime of integer microseconds since the Unix epoch.
+
+    Args:
+        micros: Microseconds since 1970-01-01T00:00:00Z.
+
+    Returns:
+        The moment as an aware UTC datetime.
+
+    """
+    return _EPOCH + timedelta(microseconds=micros)

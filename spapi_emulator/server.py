@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING, Any, Self
 
 from aiohttp import web
 
-from spapi_emulator.app import create_app
+from spapi_emulator.app import FAMILIES, create_app
 from spapi_emulator.config import EmulatorConfig, ensure_loopback
+from spapi_emulator.direct_fulfillment.dataset import DIRECT_FULFILLMENT
+from spapi_emulator.invoices.exports import INVOICES_API
 from spapi_emulator.state import EmulatorState
 
 if TYPE_CHECKING:
@@ -18,8 +20,9 @@ if TYPE_CHECKING:
     from datetime import datetime
     from types import TracebackType
 
+    from spapi_emulator.direct_fulfillment.dataset import Dataset
     from spapi_emulator.gate import RequestGate
-    from spapi_emulator.vendor.dataset import Dataset
+    from spapi_emulator.invoices.exports import InvoicesApi
 
 # How long start() waits for the background loop to bind its socket.
 _START_TIMEOUT_S = 30.0
@@ -86,9 +89,11 @@ class EmulatorServer:
         self._host = ensure_loopback(host)
         self._port = port
         if wall_clock is None:
-            self.state = EmulatorState(config, clock=clock)
+            self.state = EmulatorState(config, families=FAMILIES, clock=clock)
         else:
-            self.state = EmulatorState(config, clock=clock, wall_clock=wall_clock)
+            self.state = EmulatorState(
+                config, families=FAMILIES, clock=clock, wall_clock=wall_clock
+            )
         self._url: str | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -125,8 +130,22 @@ class EmulatorServer:
 
     @property
     def dataset(self) -> Dataset:
-        """The seeded invoices the server answers from."""
-        return self.state.dataset
+        """The seeded customer invoices (Direct Fulfillment) the server answers from."""
+        return self.state.family(DIRECT_FULFILLMENT)
+
+    def dataset_of(self, selling_partner_id: str) -> Dataset:
+        """The seeded customer invoices of one selling partner (``SP1`` is the primary).
+
+        Raises:
+            KeyError: No selling partner of that id.
+
+        """
+        return self.state.partners[selling_partner_id].family(DIRECT_FULFILLMENT)
+
+    @property
+    def invoices_api(self) -> InvoicesApi:
+        """The Invoices API's seeded invoices, live exports and documents."""
+        return self.state.family(INVOICES_API)
 
     def stats(self) -> dict[str, object]:
         """Return request counters per operation and the bucket settings (as the stats route)."""

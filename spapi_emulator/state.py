@@ -6,20 +6,23 @@ import asyncio
 import dataclasses
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from spapi_emulator.buckets import RateLimiter
 from spapi_emulator.config import EmulatorConfig, LiveConfig, SellingPartner
+from spapi_emulator.families import FamilyInputs
 from spapi_emulator.faults import FaultInjector
 from spapi_emulator.gate import RequestGate
-from spapi_emulator.invoices.exports import InvoicesApi
 from spapi_emulator.paging import NextTokenCodec
 from spapi_emulator.stats import Stats
 from spapi_emulator.tokens import TokenStore
-from spapi_emulator.vendor.dataset import Dataset
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
+
+    from spapi_emulator.families import Family
+
+T = TypeVar("T")
 
 
 def _utc_now() -> datetime:
@@ -38,8 +41,6 @@ class EmulatorState:
         partners: selling_partner_id -> state of every partner, this one included.
         config: The config in force (``live.current``).
         live: The config every request reads; ``reconfigure`` replaces it.
-        dataset: The seeded invoices.
-        invoices_api: The Invoices API's seeded invoices, live exports and documents.
         tokens: Issued LWA access tokens and RDTs.
         limiter: Per-operation token buckets.
         faults: Latency and fault dice.
@@ -49,32 +50,39 @@ class EmulatorState:
         clock: Monotonic clock (seconds) behind buckets, token and nextToken expiry.
         wall_clock: Real "now" (aware) that createdBefore may not exceed.
 
+    The state of each API family the emulator serves (the Direct Fulfillment dataset, the
+    Invoices API's exports and documents) is ``family(key)``, built here from ``families``
+    (families.py).
+
     """
 
-    def __init__(  # noqa: PLR0913 - the config, two clocks, and a partner's three shared parts
+    def __init__(  # noqa: PLR0913 - the config, its families, two clocks, and for a partner two
         self,
         config: EmulatorConfig | None = None,
         *,
+        families: Sequence[Family[Any]],
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = _utc_now,
         partner: SellingPartner | None = None,
-        tokens: TokenStore | None = None,
-        live: LiveConfig | None = None,
+        primary: EmulatorState | None = None,
     ) -> None:
-        """Build the state; the datasets are generated here.
+        """Build the state; the families' datasets are generated here.
 
         Args:
             config: Emulator settings; defaults to ``EmulatorConfig()``.
+            families: The API families to serve (``app.FAMILIES``).
             clock: Monotonic clock in seconds; inject a fake one to test expiry and refills.
             wall_clock: Returns the current aware datetime.
             partner: Build the state of this further selling partner (internal).
-            tokens: The token store shared with the primary partner (internal).
-            live: The live config shared with the primary partner (internal).
+            primary: The primary partner's state, whose live config and tokens a further
+                partner shares (internal).
 
         """
-        if live is None:
-            live = LiveConfig(config if config is not None else EmulatorConfig())
-        self.live = live
+        if primary is None:
+            self.live = LiveConfig(config if config is not None else EmulatorConfig())
+            self.tokens = TokenStore(clock)
+        else:
+            self.live, self.tokens = primary.live, primary.tokens
         self.clock = clock
         self.wall_clock = wall_clock
         self._partner = partner
@@ -90,11 +98,8 @@ class EmulatorState:
                 refresh_token=partner.refresh_token,
                 selling_partners=(),
             )
-        self.dataset = Dataset(data_config)
-        self.invoices_api = InvoicesApi(
-            data_config, clock=clock, wall_clock=wall_clock, live=self.live
-        )
-        self.tokens = tokens if tokens is not None else TokenStore(clock)
+        inputs = FamilyInputs(data_config, self.live, clock, wall_clock)
+        self._families = {family: family.build(inputs) for family in families}
         self.limiter = RateLimiter(self.live, clock)
         self.faults = FaultInjector(self.live)
         self.next_tokens = NextTokenCodec(clock)
@@ -106,12 +111,21 @@ class EmulatorState:
         if partner is None:
             for other in self.config.selling_partners:
                 self.partners[other.selling_partner_id] = EmulatorState(
+                    families=families,
                     clock=clock,
                     wall_clock=wall_clock,
                     partner=other,
-                    tokens=self.tokens,
-                    live=self.live,
+                    primary=self,
                 )
+
+    def family(self, family: Family[T]) -> T:
+        """This selling partner's state of one API family.
+
+        Raises:
+            KeyError: The emulator was built without that family.
+
+        """
+        return cast("T", self._families[family])
 
     @property
     def config(self) -> EmulatorConfig:

@@ -1,9 +1,9 @@
 """Invoices API 2024-06-19 dataset: Brazilian NF-e invoices and the daily export history.
 
-Like the vendor dataset, a pure function of the config's seed and dataset fields: for each
-dataset day, ``invoices_api_per_day`` invoices (the getInvoices ``Invoice`` object) with
-millisecond dates spread over the day, and one export created during the day that covers the
-day's invoices. Tests compute what a sync must emit from here; the routes answer from here.
+Like the Direct Fulfillment dataset, a pure function of the config's seed and dataset fields:
+for each dataset day, ``invoices_api_per_day`` invoices (the getInvoices ``Invoice`` object)
+with millisecond dates spread over the day, and one export created during the day that covers
+the day's invoices. Tests compute what a sync must emit from here; the routes answer from here.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
-from spapi_emulator.vendor.dataset import from_micros, to_micros
+from spapi_emulator.isotime import from_micros, to_micros
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

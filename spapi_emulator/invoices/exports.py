@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from spapi_emulator.config import DocumentBody, LiveConfig
-from spapi_emulator.invoices import documents
+from spapi_emulator.families import Family
 from spapi_emulator.invoices.data import (
     DONE,
     ERROR,
@@ -35,14 +35,17 @@ from spapi_emulator.invoices.data import (
     format_ms,
     seeded_uuid,
 )
+from spapi_emulator.invoices.downloads import PresignedUrls, zip_chunks
+from spapi_emulator.invoices.nfe import cancellation_xml, nfe_xml
 from spapi_emulator.invoices.query import PageTokens
 from spapi_emulator.invoices.sandbox import SANDBOX_DOCUMENT_ID, SANDBOX_INVOICE
-from spapi_emulator.vendor.dataset import to_micros
+from spapi_emulator.isotime import to_micros
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from spapi_emulator.config import EmulatorConfig
+    from spapi_emulator.families import FamilyInputs
     from spapi_emulator.invoices.data import ExportRequest, HistoryExport
 
 _ALREADY = -math.inf
@@ -175,7 +178,7 @@ class InvoicesApi:
         self.clock = clock
         self.wall_clock = wall_clock
         self.data = InvoicesData(config)
-        self.urls = documents.PresignedUrls(clock, wall_clock)
+        self.urls = PresignedUrls(clock, wall_clock)
         self.page_tokens = PageTokens(clock)
         self._xml_bytes = config.nfe_xml_bytes
         self._per_document = config.invoices_per_document
@@ -229,7 +232,7 @@ class InvoicesApi:
 
         With ``nfe_malformed_rate``, a share of the files (drawn per invoice) is cut short.
         """
-        xml = documents.nfe_xml(invoice, seed=self.data.seed, size=self._xml_bytes)
+        xml = nfe_xml(invoice, seed=self.data.seed, size=self._xml_bytes)
         if self.nfe_malformed(invoice):
             return xml[: len(xml) * 3 // 5]
         return xml
@@ -379,7 +382,7 @@ class InvoicesApi:
         for invoice in self.document_invoices(document_id):
             files.append((f"{invoice.id}.xml", invoice.date, self.nfe_xml(invoice)))
             if events and invoice.status == "CANCELED":
-                event = documents.cancellation_xml(invoice, seed=self.data.seed)
+                event = cancellation_xml(invoice, seed=self.data.seed)
                 files.append((f"{invoice.id}-procEventoNFe.xml", invoice.date, event))
         return files
 
@@ -389,7 +392,7 @@ class InvoicesApi:
             document = self._documents.get(document_id)
         if document is None:
             return None
-        return documents.zip_chunks(self.document_files(document_id))
+        return zip_chunks(self.document_files(document_id))
 
     def document_body(self, document_id: str) -> Iterator[bytes] | None:
         """Return what the download URL serves for a document (``document_body``), or None.
@@ -469,3 +472,13 @@ class InvoicesApi:
 
 def _whole_ms(moment: datetime) -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _invoices_api_of(inputs: FamilyInputs) -> InvoicesApi:
+    return InvoicesApi(
+        inputs.config, clock=inputs.clock, wall_clock=inputs.wall_clock, live=inputs.live
+    )
+
+
+# A selling partner's Invoices API state: invoices, exports, documents (families.py).
+INVOICES_API: Family[InvoicesApi] = Family("Invoices API", _invoices_api_of)

@@ -23,14 +23,14 @@ from spapi_emulator.config import (
     GET_INVOICES_EXPORTS,
     DocumentBody,
 )
-from spapi_emulator.invoices import documents, sandbox
+from spapi_emulator.invoices import download_route, sandbox
 from spapi_emulator.invoices.data import (
     INVOICE_STATUSES,
     INVOICE_TYPES,
     TRANSACTION_IDENTIFIER_NAMES,
     TRANSACTION_TYPES,
 )
-from spapi_emulator.invoices.exports import ExportView
+from spapi_emulator.invoices.exports import INVOICES_API, ExportView
 from spapi_emulator.invoices.query import (
     EXPORTS_PARAMETERS,
     INVOICES_PARAMETERS,
@@ -58,7 +58,7 @@ from spapi_emulator.paths import (
     INVOICES_PATH,
     S3_DOCUMENTS_PATH,
 )
-from spapi_emulator.pipeline import OPERATION_KEY, STATE_KEY, operation, require_access_token
+from spapi_emulator.pipeline import operation, require_access_token
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -101,7 +101,7 @@ def _static_answer(
     if NEXT_TOKEN in body and resolve is not None:
         sent = dict(request.query)
         position = PagePosition(resolve(sent), _END, sent=sent)
-        body[NEXT_TOKEN] = state.invoices_api.page_tokens.encode(name, position)
+        body[NEXT_TOKEN] = state.family(INVOICES_API).page_tokens.encode(name, position)
     return errors.json_response(body, status=example.status)
 
 
@@ -127,7 +127,7 @@ def _list_start(
         request.query,
         operation,
         parameters,
-        state.invoices_api.page_tokens,
+        state.family(INVOICES_API).page_tokens,
         state.config.next_token_ttl,
         follow_up=state.config.invoices_follow_up,
         refusal=state.config.next_token_refusal_text,
@@ -162,7 +162,7 @@ class _Pager:
 
         """
         config = self.state.config
-        tokens = self.state.invoices_api.page_tokens
+        tokens = self.state.family(INVOICES_API).page_tokens
         params, offset = position.params, position.offset
         rate = config.invoices_empty_page_rate
         if (
@@ -227,7 +227,7 @@ async def get_invoices(request: web.Request, state: EmulatorState) -> web.Respon
     )
     if not isinstance(start, PagePosition):
         return start
-    api, position = state.invoices_api, start
+    api, position = state.family(INVOICES_API), start
     query = parse_invoices_query(position.params, now)
     lo, hi = api.data.span(query.date_start, query.date_end)
     invoices = api.data.invoices
@@ -267,7 +267,7 @@ async def get_invoice(request: web.Request, state: EmulatorState) -> web.Respons
     if static is not None:
         return static
     single_values(request.query, {MARKETPLACE_ID})
-    invoice = state.invoices_api.invoice(invoice_id)
+    invoice = state.family(INVOICES_API).invoice(invoice_id)
     if invoice is None:
         raise not_found(f"Invoice '{invoice_id}' was not found.")
     return errors.json_response({"invoice": invoice.to_json()})
@@ -290,7 +290,7 @@ async def create_invoices_export(request: web.Request, state: EmulatorState) -> 
     )
     if request.query:
         raise invalid_request(f"Unknown parameter: '{next(iter(request.query))}'.")
-    export = state.invoices_api.create_export(export_request)
+    export = state.family(INVOICES_API).create_export(export_request)
     return errors.json_response({"exportId": export.export_id}, status=202)
 
 
@@ -317,7 +317,7 @@ async def get_invoices_exports(request: web.Request, state: EmulatorState) -> we
     )
     if not isinstance(start, PagePosition):
         return start
-    api, position = state.invoices_api, start
+    api, position = state.family(INVOICES_API), start
     query = parse_exports_query(position.params, now)
     records = api.export_records(query.date_start, query.date_end)
     clock = state.clock()
@@ -354,7 +354,7 @@ async def get_invoices_export(request: web.Request, state: EmulatorState) -> web
     if static is not None:
         return static
     single_values(request.query, ())
-    export = state.invoices_api.export(export_id)
+    export = state.family(INVOICES_API).export(export_id)
     if export is None:
         raise not_found(f"Export '{export_id}' was not found.")
     return errors.json_response({"export": export.to_json()})
@@ -381,7 +381,7 @@ async def get_invoices_document(request: web.Request, state: EmulatorState) -> w
     if not document_id:
         raise missing_parameter("invoiceId", colon=False)
     single_values(request.query, ())
-    api = state.invoices_api
+    api = state.family(INVOICES_API)
     if not api.document_ready(document_id):
         raise not_found(f"Document '{document_id}' was not found.")
     suffix = ".xml" if state.config.document_body is DocumentBody.XML else ".zip"
@@ -389,31 +389,6 @@ async def get_invoices_document(request: web.Request, state: EmulatorState) -> w
     return errors.json_response(
         {"invoicesDocument": {"invoicesDocumentId": document_id, "invoicesDocumentUrl": url}}
     )
-
-
-async def s3_download(request: web.Request) -> web.StreamResponse:
-    """``GET /_s3/invoices-documents/<id>.zip?X-Amz-...``: the pre-signed S3 download.
-
-    Not an SP-API operation: no token, no usage plan, no injected faults.
-
-    Args:
-        request: The download request.
-
-    Returns:
-        200 ``application/zip`` or an S3 XML error.
-
-    """
-    # Every selling partner signs its own URLs: the one whose key signed this URL serves it.
-    primary = request.app[STATE_KEY]
-    signed_by = (
-        state.invoices_api
-        for state in primary.partners.values()
-        if state.invoices_api.urls.check(request.path, request.query)[0]
-        is not documents.UrlCheck.BAD_SIGNATURE
-    )
-    response, name = documents.download(request, next(signed_by, primary.invoices_api))
-    request[OPERATION_KEY] = name
-    return response
 
 
 def add_routes(app: web.Application) -> None:
@@ -437,4 +412,4 @@ def add_routes(app: web.Application) -> None:
     get(INVOICES_EXPORT_PATH, get_invoices_export, allow_head=False)
     get(INVOICES_DOCUMENTS_PATH + "/", get_invoices_document, allow_head=False)
     get(INVOICES_DOCUMENT_PATH, get_invoices_document, allow_head=False)
-    get(S3_DOCUMENTS_PATH + "/{name}", s3_download, allow_head=False)
+    get(S3_DOCUMENTS_PATH + "/{name}", download_route.s3_download, allow_head=False)

@@ -151,7 +151,7 @@ def expected(emulator: EmulatorServer, start: str, end: str) -> dict[tuple[str, 
     """(purchaseOrderNumber, account_id) -> content every account's sync must load."""
     result: dict[tuple[str, str], str] = {}
     for account, partner in GOOD.items():
-        dataset = emulator.state.partners[partner].dataset
+        dataset = emulator.dataset_of(partner)
         for invoice in dataset.invoices(parse_datetime(start), parse_datetime(end)):
             po = invoice.purchase_order_number
             result[(po, account)] = dataset.content(po)

@@ -201,7 +201,7 @@ def test_batch_messages_load_into_target_postgres(
 def nfe_expected(emulator: EmulatorServer, start: str, end: str) -> tuple[dict[str, str], int, int]:
     """Access key -> vNF text of every NF-e in the DONE exports created in [start, end), the
     number of their items and of their cancellation events, read from the XML text."""
-    api = emulator.state.invoices_api
+    api = emulator.invoices_api
     upper = parse_datetime(end) - timedelta(microseconds=1)
     totals: dict[str, str] = {}
     items = events = 0

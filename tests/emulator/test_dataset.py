@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from spapi_emulator import Dataset, EmulatorConfig
-from spapi_emulator.vendor.dataset import from_micros, to_micros
+from spapi_emulator.isotime import from_micros, to_micros
 
 from .conftest import START, day, small_config
 

@@ -21,8 +21,9 @@ from spapi_emulator.invoices.data import (
     InvoiceFilter,
     InvoicesData,
 )
-from spapi_emulator.invoices.documents import PresignedUrls, UrlCheck, nfe_xml, zip_chunks
+from spapi_emulator.invoices.downloads import PresignedUrls, UrlCheck, zip_chunks
 from spapi_emulator.invoices.exports import InvoicesApi
+from spapi_emulator.invoices.nfe import nfe_xml
 from spapi_emulator.invoices.query import PagePosition, PageTokens, parse_date
 
 from .conftest import FakeClock

@@ -41,7 +41,7 @@ def client(emu: EmulatorServer, clock: FakeClock) -> Client:
 
 @pytest.fixture
 def document_id(emu: EmulatorServer) -> str:
-    views = emu.state.invoices_api.exports(day(0), day(14), status="DONE")
+    views = emu.invoices_api.exports(day(0), day(14), status="DONE")
     return views[0].document_ids[0]
 
 
@@ -100,7 +100,7 @@ class TestGetInvoicesDocument:
         assert reply.error["code"] == "404"
 
     def test_document_of_an_unfinished_export_is_404(self, client: Client) -> None:
-        api = client.emu.state.invoices_api
+        api = client.emu.invoices_api
         pending = api.data.history[-1].export_id
         record = next(r for r in api.export_records(day(0), day(15)) if r.export_id == pending)
         assert record.document_ids
@@ -115,7 +115,7 @@ class TestDownload:
             "invoicesDocumentUrl"
         ]
         data = fetch_zip(url)
-        api = client.emu.state.invoices_api
+        api = client.emu.invoices_api
         assert data == api.document_zip(document_id)
         invoices = api.document_invoices(document_id)
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
@@ -192,7 +192,7 @@ class TestDownload:
         url = URL(
             client.get(f"/documents/{document_id}").json["invoicesDocument"]["invoicesDocumentUrl"]
         )
-        other = emu.state.invoices_api.exports(day(0), day(14), status="DONE")[1].document_ids[0]
+        other = emu.invoices_api.exports(day(0), day(14), status="DONE")[1].document_ids[0]
         moved = url.with_path(f"/_s3/invoices-documents/{other}.zip").with_query(url.query)
         status, body, _ = download(str(moved))
         assert status == 403
@@ -208,7 +208,7 @@ class TestDocumentBody:
     def test_cancelled_invoices_have_their_cancellation_event_after_them(
         self, emu: EmulatorServer
     ) -> None:
-        api = emu.state.invoices_api
+        api = emu.invoices_api
         views = api.exports(day(0), day(14), status="DONE")
         documents = [d for view in views for d in view.document_ids]
         cancelled = [
@@ -228,7 +228,7 @@ class TestDocumentBody:
         emu = start(clock, document_body="xml", invoices_per_document=1)
         try:
             client = Client(emu, clock)
-            api = emu.state.invoices_api
+            api = emu.invoices_api
             document_id = api.exports(day(0), day(14), status="DONE")[0].document_ids[0]
             url = client.get(f"/documents/{document_id}").json["invoicesDocument"][
                 "invoicesDocumentUrl"
@@ -244,7 +244,7 @@ class TestDocumentBody:
         emu = start(clock, document_body="broken")
         try:
             client = Client(emu, clock)
-            api = emu.state.invoices_api
+            api = emu.invoices_api
             document_id = api.exports(day(0), day(14), status="DONE")[0].document_ids[0]
             url = client.get(f"/documents/{document_id}").json["invoicesDocument"][
                 "invoicesDocumentUrl"

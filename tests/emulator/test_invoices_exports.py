@@ -34,7 +34,7 @@ def client(emu: EmulatorServer, clock: FakeClock) -> Client:
 
 
 def expected_exports(emu: EmulatorServer, status: str | None = None) -> list[dict[str, Any]]:
-    views = emu.state.invoices_api.exports(day(0), WALL_START, status)
+    views = emu.invoices_api.exports(day(0), WALL_START, status)
     return [view.to_json() for view in views]
 
 
@@ -76,7 +76,7 @@ class TestValidation:
         reply = client.get("/exports", marketplaceId=BR, dateStart=iso(day(3)), dateEnd=iso(day(2)))
         assert reply.json == error("Invalid date range: dateStart must not be after dateEnd.")
 
-    def test_expired_access_token_is_the_vendor_routes_403(
+    def test_expired_access_token_is_the_direct_fulfillment_routes_403(
         self, client: Client, clock: FakeClock
     ) -> None:
         client.get("/exports", marketplaceId=BR)
@@ -167,7 +167,7 @@ class TestPaging:
         try:
             found, _ = Client(emu, clock).sync("/exports", "exports", marketplaceId=BR)
             now = emu.state.wall_clock()
-            views = emu.state.invoices_api.exports(now - timedelta(days=30), now)
+            views = emu.invoices_api.exports(now - timedelta(days=30), now)
             assert found == [view.to_json() for view in views]
             assert len(found) in {29, 30}
         finally:
@@ -210,7 +210,7 @@ class TestLifecycle:
         assert done["generateExportStartedAt"] == processing["generateExportStartedAt"]
         assert done["generateExportFinishedAt"] > done["generateExportStartedAt"]
         assert done["invoicesDocumentIds"]
-        assert client.emu.state.invoices_api.export_status(export_id) == "DONE"
+        assert client.emu.invoices_api.export_status(export_id) == "DONE"
 
     def test_created_export_documents_hold_the_filtered_invoices_of_its_range(
         self, client: Client, clock: FakeClock
@@ -225,7 +225,7 @@ class TestLifecycle:
         export_id = client.post("/exports", body).json["exportId"]
         clock.advance(150.0)
         export = client.get(f"/exports/{export_id}").json["export"]
-        api = client.emu.state.invoices_api
+        api = client.emu.invoices_api
         ids = [i for d in export["invoicesDocumentIds"] for i in api.document_invoice_ids(d)]
         expected = [
             inv.id
@@ -240,7 +240,7 @@ class TestLifecycle:
         body = {"marketplaceId": BR, "dateStart": "2024-01-03", "dateEnd": "2024-01-03"}
         export_id = client.post("/exports", body).json["exportId"]
         clock.advance(150.0)
-        api = client.emu.state.invoices_api
+        api = client.emu.invoices_api
         document_ids = client.get(f"/exports/{export_id}").json["export"]["invoicesDocumentIds"]
         ids = [i for d in document_ids for i in api.document_invoice_ids(d)]
         assert ids == [inv.id for inv in api.invoices(day(2), day(3)) if inv.date < day(3)]
@@ -272,7 +272,7 @@ class TestLifecycle:
         clock.advance(6.0)
         good = client.post("/exports", {"marketplaceId": BR, "dateStart": iso(day(2))})
         clock.advance(150.0)
-        api = client.emu.state.invoices_api
+        api = client.emu.invoices_api
         assert api.export_status(bad.json["exportId"]) == "ERROR"
         assert api.export_status(good.json["exportId"]) == "DONE"
 
@@ -281,7 +281,7 @@ class TestLifecycle:
     ) -> None:
         export_id = client.post("/exports", {"marketplaceId": BR}).json["exportId"]
         found, _ = client.sync("/exports", "exports", marketplaceId=BR, status="REQUESTED")
-        newest = client.emu.state.invoices_api.data.history[-1].export_id
+        newest = client.emu.invoices_api.data.history[-1].export_id
         assert [e["exportId"] for e in found] == [newest, export_id]
         other = start(clock, throttle=False)
         try:
@@ -293,7 +293,7 @@ class TestLifecycle:
     def test_history_pending_exports_advance_to_done(
         self, client: Client, clock: FakeClock
     ) -> None:
-        newest = client.emu.state.invoices_api.data.history[-1].export_id
+        newest = client.emu.invoices_api.data.history[-1].export_id
         assert client.get(f"/exports/{newest}").json["export"]["status"] == "REQUESTED"
         clock.advance(150.0)
         assert client.get(f"/exports/{newest}").json["export"]["status"] == "DONE"

@@ -15,7 +15,7 @@ from lxml import etree
 
 from spapi_emulator import EmulatorConfig
 from spapi_emulator.invoices.data import InvoicesData
-from spapi_emulator.invoices.documents import cancellation_xml, nfe_xml
+from spapi_emulator.invoices.nfe import cancellation_xml, nfe_xml
 
 NFELIB = Path(nfelib.__file__).parent
 NFE = "{http://www.portalfiscal.inf.br/nfe}"

@@ -350,7 +350,7 @@ def test_example_document_downloads_a_zip_with_the_example_invoice(client: Clien
 def test_example_export_request_creates_a_live_export(client: Client) -> None:
     _, _, _, parameters, _, _ = EXAMPLES[4]
     export_id = client.post("/exports", parameters["body"]).json["exportId"]
-    assert client.emu.state.invoices_api.export_status(export_id) == "REQUESTED"
+    assert client.emu.invoices_api.export_status(export_id) == "REQUESTED"
 
 
 def test_examples_here_are_the_models() -> None:

@@ -37,7 +37,7 @@ def client(emu: EmulatorServer, clock: FakeClock) -> Client:
 def expected(
     emu: EmulatorServer, invoice_filter: InvoiceFilter | None = None, *, descending: bool = False
 ) -> list[dict[str, Any]]:
-    found = emu.state.invoices_api.invoices(
+    found = emu.invoices_api.invoices(
         day(2), day(9), invoice_filter or InvoiceFilter(), descending=descending
     )
     return [invoice.to_json() for invoice in found]
@@ -79,16 +79,14 @@ class TestPaging:
         assert found == expected(client.emu)
 
     def test_bounds_are_inclusive(self, client: Client) -> None:
-        invoice = client.emu.state.invoices_api.data.invoices[30]
+        invoice = client.emu.invoices_api.data.invoices[30]
         moment = iso(invoice.date)
         reply = client.get("/invoices", marketplaceId=BR, dateStart=moment, dateEnd=moment)
         assert invoice.to_json() in reply.json["invoices"]
 
     def test_date_start_defaults_to_24_hours_ago(self, client: Client) -> None:
         found, _ = client.sync("/invoices", "invoices", marketplaceId=BR)
-        last_day = client.emu.state.invoices_api.invoices(
-            WALL_START - timedelta(days=1), WALL_START
-        )
+        last_day = client.emu.invoices_api.invoices(WALL_START - timedelta(days=1), WALL_START)
         assert found == [invoice.to_json() for invoice in last_day]
         assert len(found) == 20
 
@@ -152,7 +150,7 @@ class TestFilters:
         assert found
 
     def test_external_id_and_transaction_identifier_find_one_invoice(self, client: Client) -> None:
-        invoice = client.emu.state.invoices_api.invoices(day(2), day(9))[17]
+        invoice = client.emu.invoices_api.invoices(day(2), day(9))[17]
         by_number, _ = client.sync(
             "/invoices",
             "invoices",
@@ -202,11 +200,11 @@ class TestFilters:
 
 class TestGetInvoice:
     def test_returns_the_invoice(self, client: Client) -> None:
-        invoice = client.emu.state.invoices_api.data.invoices[42]
+        invoice = client.emu.invoices_api.data.invoices[42]
         reply = client.get(f"/invoices/{invoice.id}", marketplaceId=BR)
         assert reply.status == 200
         assert reply.json == {"invoice": invoice.to_json()}
-        assert client.emu.state.invoices_api.invoice(invoice.id) == invoice
+        assert client.emu.invoices_api.invoice(invoice.id) == invoice
 
     def test_unknown_invoice_is_404(self, client: Client) -> None:
         reply = client.get("/invoices/00000000-0000-4000-8000-000000000000", marketplaceId=BR)
@@ -227,7 +225,7 @@ def test_attributes_list_every_value_the_dataset_uses(client: Client) -> None:
     assert reply.status == 200
     attributes = reply.json["invoicesAttributes"]
     values = {key: {o["value"] for o in options} for key, options in attributes.items()}
-    invoices = client.emu.state.invoices_api.data.invoices
+    invoices = client.emu.invoices_api.data.invoices
     assert values["invoiceStatusOptions"] == {"AUTHORIZED", "REJECTED", "CANCELED"}
     assert {i.invoice_type for i in invoices} <= values["invoiceTypeOptions"]
     assert {i.transaction_type for i in invoices} <= values["transactionTypeOptions"]

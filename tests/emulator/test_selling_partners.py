@@ -47,11 +47,9 @@ def test_each_refresh_token_opens_its_own_dataset(partners_emu: EmulatorServer, 
     second = numbers(api, PARTNERS[0].refresh_token)
     third = numbers(api, PARTNERS[1].refresh_token)
 
-    primary = partners_emu.state
-    assert first == [i.purchase_order_number for i in primary.dataset.invoices(day(1), day(2))]
-    assert second == [
-        i.purchase_order_number for i in primary.partners["SP2"].dataset.invoices(day(1), day(2))
-    ]
+    primary, other = partners_emu.dataset, partners_emu.dataset_of("SP2")
+    assert first == [i.purchase_order_number for i in primary.invoices(day(1), day(2))]
+    assert second == [i.purchase_order_number for i in other.invoices(day(1), day(2))]
     assert set(first) & set(second), "SP1 and SP2 share purchase order numbers on purpose"
     assert not set(first) & set(third)
     assert all(po.startswith("PB") for po in third)
@@ -60,9 +58,9 @@ def test_each_refresh_token_opens_its_own_dataset(partners_emu: EmulatorServer, 
 def test_same_purchase_order_has_each_partners_own_content(
     partners_emu: EmulatorServer,
 ) -> None:
-    partners = partners_emu.state.partners
-    shared = partners["SP1"].dataset.all_invoices()[0].purchase_order_number
-    assert partners["SP1"].dataset.content(shared) != partners["SP2"].dataset.content(shared)
+    first, second = partners_emu.dataset_of("SP1"), partners_emu.dataset_of("SP2")
+    shared = first.all_invoices()[0].purchase_order_number
+    assert first.content(shared) != second.content(shared)
 
 
 def test_each_partner_has_its_own_token_bucket(partners_emu: EmulatorServer, clock) -> None:

@@ -23,7 +23,7 @@ DAY_S = 86_400.0
 
 
 def api(emu):
-    return emu.state.invoices_api
+    return emu.invoices_api
 
 
 def listed_exports(emu, start=START, end=END):

@@ -60,7 +60,7 @@ def invoices_emulator(**overrides: Any) -> Iterator[EmulatorServer]:
     wall = SettableWall()
     config = EmulatorConfig(**{**FAST_EMULATOR, **INVOICES_EMULATOR, **overrides})
     server = EmulatorServer(config, wall_clock=wall)
-    api = server.state.invoices_api
+    api = server.invoices_api
     first = parse_datetime(START)
     for day in range(config.days):
         start = first + timedelta(days=day)
@@ -78,12 +78,12 @@ def invoices_emulator(**overrides: Any) -> Iterator[EmulatorServer]:
 
 def exports_in_range(emu: EmulatorServer) -> set[str]:
     upper = parse_datetime(END) - timedelta(microseconds=1)
-    return {v.export_id for v in emu.state.invoices_api.exports(parse_datetime(START), upper)}
+    return {v.export_id for v in emu.invoices_api.exports(parse_datetime(START), upper)}
 
 
 def invoices_in_range(emu: EmulatorServer) -> set[str]:
     upper = parse_datetime(END) - timedelta(microseconds=1)
-    return {i.id for i in emu.state.invoices_api.invoices(parse_datetime(START), upper)}
+    return {i.id for i in emu.invoices_api.invoices(parse_datetime(START), upper)}
 
 
 def messages(run: TapRun, level: str) -> list[str]:

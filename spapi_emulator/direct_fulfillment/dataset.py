@@ -16,45 +16,20 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from spapi_emulator.config import PDF_HEADER
+from spapi_emulator.families import Family
 from spapi_emulator.hostile import is_chosen
+from spapi_emulator.isotime import from_micros, to_micros
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from spapi_emulator.config import EmulatorConfig
+    from spapi_emulator.families import FamilyInputs
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _MS_PER_DAY = 86_400_000
 _MS_PER_HOUR = 3_600_000
 _US_PER_MS = 1000
 _HOURS_PER_DAY = 24
-
-
-def to_micros(moment: datetime) -> int:
-    """Return an aware datetime as integer microseconds since the Unix epoch (exact).
-
-    Args:
-        moment: An aware datetime.
-
-    Returns:
-        Microseconds since 1970-01-01T00:00:00Z.
-
-    """
-    return (moment - _EPOCH) // _MICROSECOND
-
-
-def from_micros(micros: int) -> datetime:
-    """Return the aware UTC datetime of integer microseconds since the Unix epoch.
-
-    Args:
-        micros: Microseconds since 1970-01-01T00:00:00Z.
-
-    Returns:
-        The moment as an aware UTC datetime.
-
-    """
-    return _EPOCH + timedelta(microseconds=micros)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +232,14 @@ class _Index:
 
 
 _EMPTY = _Index([])
+
+
+def _dataset_of(inputs: FamilyInputs) -> Dataset:
+    return Dataset(inputs.config)
+
+
+# A selling partner's Direct Fulfillment state: its customer invoices (families.py).
+DIRECT_FULFILLMENT: Family[Dataset] = Family("Direct Fulfillment", _dataset_of)
 
 
 def _day_offsets_ms(seed: int, party: str, day: int, count: int, boundary_every: int) -> list[int]:

@@ -15,6 +15,7 @@ import orjson
 
 from spapi_emulator import errors, hostile
 from spapi_emulator.config import GET_CUSTOMER_INVOICES, HostileValue
+from spapi_emulator.direct_fulfillment.dataset import DIRECT_FULFILLMENT
 from spapi_emulator.isotime import parse_iso8601
 from spapi_emulator.paging import fingerprint
 from spapi_emulator.paths import CUSTOMER_INVOICES_PATHS, DF_V1
@@ -176,7 +177,7 @@ def customer_invoice_list(query: CustomerInvoicesQuery, state: EmulatorState) ->
     history_days = state.config.customer_invoice_history_days
     if history_days is not None:  # older invoices are gone: their windows come back empty
         created_after = max(created_after, state.wall_clock() - timedelta(days=history_days))
-    window = state.dataset.window(
+    window = state.family(DIRECT_FULFILLMENT).window(
         created_after,
         query.created_before,
         party=query.ship_from_party_id,
@@ -187,7 +188,7 @@ def customer_invoice_list(query: CustomerInvoicesQuery, state: EmulatorState) ->
     invoices: list[dict[str, object]] = [
         {
             "purchaseOrderNumber": invoice.purchase_order_number,
-            "content": state.dataset.content(invoice.purchase_order_number),
+            "content": state.family(DIRECT_FULFILLMENT).content(invoice.purchase_order_number),
         }
         for invoice in page
     ]
