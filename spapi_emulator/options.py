@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Mapping
 
+    from _typeshed import DataclassInstance
+
 T = TypeVar("T")
 
 _OPTION: Final = "spapi_emulator.option"
@@ -173,7 +175,7 @@ def from_arguments(config_class: type[T], arguments: argparse.Namespace) -> T:
     return config_class(**values)
 
 
-def coerce_choices(config: object) -> None:
+def coerce_choices(config: DataclassInstance) -> None:
     """Turn the text of every enum field of a frozen dataclass into its member.
 
     A field whose default is an enum member takes that enum's values, given as members or as
@@ -183,7 +185,7 @@ def coerce_choices(config: object) -> None:
         ValueError: A value that is none of them, naming the field and the choices.
 
     """
-    for spec in fields(config):  # type: ignore[arg-type]
+    for spec in fields(config):
         if not isinstance(spec.default, enum.Enum):
             continue
         kind = type(spec.default)

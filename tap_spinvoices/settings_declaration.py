@@ -210,6 +210,11 @@ class Settings:
     The fields are in the order of --about, meltano.yml and (within each group)
     docs/settings.md. ``end_date`` is the effective end: end_date, capped at now minus
     end_lag_minutes (settings.parse_settings).
+
+    A new setting is one field here, typed as the code reads it and declared with
+    ``declare(...)``; then run scripts/generate_docs.py, scripts/meltano_settings.py and
+    scripts/meltano_plugin_ref.py (tests/unit/test_settings.py and test_plugin_ref.py fail
+    until they ran).
     """
 
     lwa_client_id: str = declare(
