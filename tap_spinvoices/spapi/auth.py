@@ -29,6 +29,14 @@ from tap_spinvoices.spapi.operations import LWA_TOKEN_URL, TOKEN_LIFETIME_S
 from tap_spinvoices.spapi.responses import json_object
 from tap_spinvoices.spapi.retry import RETRYABLE_STATUSES, RetryPolicy
 
+__all__ = [
+    "AccessTokenSource",
+    "LwaTokenProvider",
+    "RestrictedDataTokenProvider",
+    "TokenStore",
+    "fingerprint",
+]
+
 LOGGER = logging.getLogger(__name__)
 
 # Few attempts: LWA is one call per hour, and a long outage should fail the run quickly.

@@ -54,6 +54,15 @@ if TYPE_CHECKING:
 
     from tap_spinvoices.spapi.ratelimits import OperationBudgets
 
+__all__ = [
+    "JsonAnswer",
+    "RequestMetrics",
+    "SpApiCalls",
+    "SpApiClient",
+    "default_user_agent",
+    "request_id_of",
+]
+
 LOGGER = logging.getLogger(__name__)
 
 # Largest answer read unless the caller says otherwise (the session passes max_record_mb).

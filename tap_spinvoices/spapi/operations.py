@@ -28,6 +28,38 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+__all__ = [
+    "CREATE_INVOICES_EXPORT",
+    "CREATE_RESTRICTED_DATA_TOKEN",
+    "CUSTOMER_INVOICES_BY_VERSION",
+    "CUSTOMER_INVOICES_OPERATION_ID",
+    "DEVELOPER_GUIDE",
+    "DF_SHIPPING_2021_MODEL",
+    "DF_SHIPPING_V1_MODEL",
+    "DIRECT_TO_CONSUMER_SHIPPING",
+    "GET_CUSTOMER_INVOICES_2021_12_28",
+    "GET_CUSTOMER_INVOICES_V1",
+    "GET_INVOICES",
+    "GET_INVOICES_DOCUMENT",
+    "GET_INVOICES_EXPORT",
+    "GET_INVOICES_EXPORTS",
+    "INVOICES_API_GUIDE",
+    "INVOICES_MODEL",
+    "INVOICES_PLAN_SOURCE",
+    "LWA_TOKEN_URL",
+    "OPERATIONS",
+    "TAX_INVOICING",
+    "TOKENS_API_GUIDE",
+    "TOKENS_MODEL",
+    "TOKEN_LIFETIME_S",
+    "USAGE_PLANS",
+    "Operation",
+    "UsagePlan",
+    "customer_invoices",
+    "role_for_restricted_path",
+    "role_of",
+]
+
 DIRECT_TO_CONSUMER_SHIPPING: Final = "Direct-to-Consumer Shipping (Restricted)"
 TAX_INVOICING: Final = "Tax Invoicing (Restricted)"
 

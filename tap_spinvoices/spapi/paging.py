@@ -25,6 +25,15 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+__all__ = [
+    "NEXT_TOKEN",
+    "FollowUpForm",
+    "FollowUpForms",
+    "Refusal",
+    "classify_follow_up_refusal",
+    "follow_up_params",
+]
+
 NEXT_TOKEN: Final = "nextToken"  # noqa: S105 - a parameter name
 # A 400 that blames the arguments sent with the nextToken rather than the token itself: the
 # Invoices API sandbox's "Specifying nextToken with any other parameters will cause the request

@@ -28,6 +28,15 @@ if TYPE_CHECKING:
 
     from tap_spinvoices.spapi.operations import UsagePlan
 
+__all__ = [
+    "ARRIVAL_SPREAD_S",
+    "BucketSnapshot",
+    "BudgetLedger",
+    "OperationBudgets",
+    "TokenBucketLimiter",
+    "paced_plan",
+]
+
 LOGGER = logging.getLogger(__name__)
 
 

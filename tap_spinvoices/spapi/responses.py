@@ -10,6 +10,13 @@ from typing import Any
 
 import orjson
 
+__all__ = [
+    "MAX_TEXT",
+    "ErrorDetail",
+    "json_object",
+    "parse_error_body",
+]
+
 MAX_TEXT = 300  # characters of Amazon's text kept in a message
 
 

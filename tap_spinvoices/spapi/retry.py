@@ -14,6 +14,17 @@ from http import HTTPStatus
 
 import aiohttp
 
+__all__ = [
+    "RETRYABLE_STATUSES",
+    "THROTTLED",
+    "RetryPolicy",
+    "Verdict",
+    "classify_exception",
+    "classify_status",
+    "is_success",
+    "says_token_expired",
+]
+
 # QuotaExceeded: Amazon's token bucket for the operation is empty
 # (https://developer-docs.amazon.com/sp-api/docs/usage-plans-and-rate-limits).
 THROTTLED = HTTPStatus.TOO_MANY_REQUESTS

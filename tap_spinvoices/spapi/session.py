@@ -16,6 +16,13 @@ from tap_spinvoices.spapi.retry import RetryPolicy
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
+__all__ = [
+    "ApiSession",
+    "SessionOptions",
+    "TokensAndBudgets",
+    "open_session",
+]
+
 
 @dataclass
 class TokensAndBudgets:
