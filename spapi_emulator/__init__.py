@@ -20,6 +20,8 @@ Typical use::
 Command line: ``python -m spapi_emulator --port 8080`` (see ``--help``).
 """
 
+from importlib.metadata import version
+
 from spapi_emulator.app import create_app
 from spapi_emulator.config import (
     DEFAULT_RATE_LIMITS,
@@ -31,6 +33,9 @@ from spapi_emulator.direct_fulfillment.dataset import Dataset, Invoice
 from spapi_emulator.server import EmulatorServer
 from spapi_emulator.state import EmulatorState
 
+# The emulator ships with the project (not in its wheel): one version, pyproject.toml's.
+__version__ = version("tap-spinvoices")
+
 __all__ = [
     "DEFAULT_RATE_LIMITS",
     "Dataset",
@@ -39,6 +44,7 @@ __all__ = [
     "EmulatorState",
     "Invoice",
     "SellingPartner",
+    "__version__",
     "create_app",
     "numbered_partners",
 ]

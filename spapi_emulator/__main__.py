@@ -12,7 +12,7 @@ import contextlib
 import signal
 import sys
 
-from spapi_emulator import options
+from spapi_emulator import __version__, options
 from spapi_emulator.app import FAMILIES
 from spapi_emulator.config import EmulatorConfig, ensure_loopback
 from spapi_emulator.server import start_site
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m spapi_emulator",
         description="Local Amazon SP-API emulator (VDF customer invoices, Invoices API, LWA, RDT).",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     server = parser.add_argument_group("Server")
     server.add_argument(
         "--host", default="127.0.0.1", help="loopback address to bind (default %(default)s)"

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,18 @@ def test_cli_refuses_a_public_address() -> None:
     )
     assert result.returncode == 2
     assert "loopback" in result.stderr
+
+
+def test_cli_version_is_the_projects():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run(
+        [sys.executable, "-m", "spapi_emulator", "--version"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (0, f"python -m spapi_emulator {project}\n")
