@@ -542,6 +542,19 @@ class Settings:
         high=1024,
         convert=readers.mebibytes,
     )
+    metrics_log_level: str = declare(
+        Kind.STRING,
+        Group.TUNING,
+        title="METRIC log level",
+        description=(
+            "Level of singer-sdk's METRIC lines (record counts, request and sync timers): INFO "
+            "shows them, WARNING hides them."
+        ),
+        example="WARNING",
+        default="INFO",
+        choices=("INFO", "WARNING"),
+        read=readers.choice("level"),
+    )
 
     def base_url(self, default_region: str) -> str:
         """SP-API base URL for a stream whose marketplace lives in ``default_region``."""

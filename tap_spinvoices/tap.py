@@ -32,6 +32,7 @@ from tap_spinvoices.errors import (
     SpinvoicesError,
     StateError,
 )
+from tap_spinvoices.logs import apply_metrics_level, drop_expected_failure_lines, quiet_start_up
 from tap_spinvoices.output.writer import OrjsonSingerWriter
 from tap_spinvoices.sdk_compat import ConfigCheckedTap, stream_logger
 from tap_spinvoices.settings import Settings, parse_settings
@@ -84,7 +85,10 @@ class TapSpinvoices(ConfigCheckedTap):
     @override
     def __init__(self, **kwargs: Any) -> None:
         """Build the tap; SIGTERM and SIGINT then stop it as ``on_termination_signal`` says."""
+        quiet_start_up(logging.getLogger(self.name))
         super().__init__(**kwargs)
+        if self._settings is not None:  # checked: the config was validated
+            apply_metrics_level(self._settings.metrics_log_level)
         # The SDK installs its own handlers in its __init__ (main thread only); ours replace
         # them through the public signal API instead of overriding a private SDK method.
         if threading.current_thread() is threading.main_thread():
@@ -159,7 +163,7 @@ class TapSpinvoices(ConfigCheckedTap):
         """Every stream the tap offers."""
         streams = [stream_type(tap=self) for stream_type in STREAM_TYPES]
         for stream in streams:
-            stream_logger(stream).addFilter(_drop_sdk_failure_line)
+            drop_expected_failure_lines(stream_logger(stream))
             # Many accounts share the tables: every key says whose the row is (account.py).
             stream.primary_keys = keys_with_account(list(stream.primary_keys or []))
         return streams
@@ -250,18 +254,6 @@ def _schema_error(exc: ConfigValidationError) -> ConfigError:
     problem, _, where = first.partition(" in config[")
     setting = where.split("]", 1)[0].strip("'\"") or "config"
     return ConfigError(setting, problem, f"give {setting} a value of the type --about lists")
-
-
-def _drop_sdk_failure_line(record: logging.LogRecord) -> bool:
-    """Drop the SDK's "An unhandled error occurred while syncing" line for our own errors.
-
-    The SDK logs it at ERROR before re-raising; for a ``SpinvoicesError`` main() prints the
-    one line that says what to fix, so the SDK's would be a second, less useful error line.
-    Any other exception (a bug) keeps it, next to its traceback.
-    """
-    if record.levelno >= logging.ERROR and str(record.msg).startswith("An unhandled error"):
-        return not isinstance(sys.exc_info()[1], SpinvoicesError)
-    return True
 
 
 def _check_bookmark(partition_state: dict[str, Any], where: str, now: datetime) -> None:

@@ -22,11 +22,13 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 from singer_sdk import Stream, Tap
+from singer_sdk.plugin_base import PluginBase
 
 import tap_spinvoices
 from tap_spinvoices import sdk_compat
 from tap_spinvoices.errors import ConfigError
-from tap_spinvoices.tap import TapSpinvoices, _drop_sdk_failure_line
+from tap_spinvoices.logs import SDK_FAILURE_LINE, START_UP_DETAILS, drop_expected_failure_line
+from tap_spinvoices.tap import TapSpinvoices
 from tests.builders import ConfigBuilder
 
 STREAM = "customer_invoices"
@@ -141,11 +143,33 @@ def test_the_filter_for_the_sdk_failure_line_is_on_the_stream_logger():
     stream = new_tap().streams[STREAM]
     logger = sdk_compat.stream_logger(stream)
     assert isinstance(logger, logging.Logger)
-    assert _drop_sdk_failure_line in logger.filters
-    assert "An unhandled error occurred while syncing" in inspect.getsource(Stream.sync), (
+    assert drop_expected_failure_line in logger.filters
+    assert SDK_FAILURE_LINE in inspect.getsource(Stream.sync), (
         "singer-sdk changed its 'An unhandled error occurred while syncing' line: "
-        "_drop_sdk_failure_line (tap.py) no longer drops it for the tap's own errors"
+        "logs.drop_expected_failure_line no longer drops it for the tap's own errors"
     )
+
+
+def test_the_sdk_still_writes_the_start_up_details_logs_demotes():
+    sources = inspect.getsource(PluginBase) + inspect.getsource(Tap)
+    for prefix in START_UP_DETAILS:
+        assert f'"{prefix}' in sources, (
+            f"singer-sdk no longer logs {prefix!r}...: drop it from logs.START_UP_DETAILS"
+        )
+
+
+@pytest.mark.usefixtures("restore_signal_handlers")
+def test_the_sdk_sets_the_metrics_level_before_the_setting_applies_it():
+    # metrics_log_level is applied after super().__init__, where the SDK sets that
+    # logger's level from <TAP>_LOGLEVEL: the setting must come second to win.
+    assert "metrics_logger.setLevel" in inspect.getsource(PluginBase.__init__)
+    metrics = logging.getLogger("singer_sdk.metrics")
+    saved = metrics.level
+    try:
+        TapSpinvoices(config=ConfigBuilder().with_setting("metrics_log_level", "WARNING").build())
+        assert metrics.level == logging.WARNING
+    finally:
+        metrics.setLevel(saved)
 
 
 @pytest.mark.usefixtures("restore_signal_handlers")
