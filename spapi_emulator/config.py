@@ -339,6 +339,13 @@ class EmulatorConfig:
         "Direct-to-Consumer Shipping (Restricted) role.",
         Section.PARTNERS,
     )
+    denied_operations: frozenset[str] = python_only(
+        "operationIds that answer 403 Unauthorized whatever the token, as Amazon does for an "
+        "app that lacks the operation's role (e.g. Tax Invoicing (Restricted) for the "
+        "Invoices API).",
+        Section.PARTNERS,
+        default=frozenset(),
+    )
     rdt_fail_once_503: bool = option(
         False,  # noqa: FBT003 - the default of a field
         "The first createRestrictedDataToken call answers 503.",

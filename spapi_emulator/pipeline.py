@@ -73,6 +73,8 @@ def operation(
                 raise errors.service_unavailable()
             if authorize is not None:
                 authorize(request, state)
+            if name in state.config.denied_operations:
+                raise errors.unauthorized()  # the app lacks this operation's role
             if not state.limiter.try_acquire(name):
                 raise errors.quota_exceeded()
             response = await handler(request, state)

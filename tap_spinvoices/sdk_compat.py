@@ -153,3 +153,15 @@ def mark_records_written(stream: Stream) -> None:
 def mark_state_written(stream: Stream) -> None:
     """Tell the SDK that the stream's current state was just written (see above)."""
     stream.state_manager.is_flushed = True
+
+
+def cli_config(config: Any) -> tuple[dict[str, Any], bool]:  # noqa: ANN401 - the SDK's type
+    """The merged config and the 'parse the environment' flag of the CLI's ``--config``.
+
+    singer-sdk parses ``--config`` (files, or ``ENV``) into its private ``_ConfigInput``
+    (fields ``config`` and ``parse_env``) and hands it to ``Tap.invoke``; the tap reads it to
+    build itself for ``--check`` the way ``Tap.invoke`` does for a sync.
+    """
+    if config is None:
+        return {}, False
+    return dict(config.config), bool(config.parse_env)

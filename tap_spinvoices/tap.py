@@ -25,6 +25,7 @@ from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
 from tap_spinvoices.account import declared_keys, keys_with_account
+from tap_spinvoices.check import CHECK_OPTION, run_check
 from tap_spinvoices.errors import (
     CatalogError,
     ConfigError,
@@ -34,7 +35,7 @@ from tap_spinvoices.errors import (
 )
 from tap_spinvoices.logs import apply_metrics_level, drop_expected_failure_lines, quiet_start_up
 from tap_spinvoices.output.writer import OrjsonSingerWriter
-from tap_spinvoices.sdk_compat import ConfigCheckedTap, stream_logger
+from tap_spinvoices.sdk_compat import ConfigCheckedTap, cli_config, stream_logger
 from tap_spinvoices.settings import Settings, parse_settings
 from tap_spinvoices.settings_declaration import json_schema
 from tap_spinvoices.spapi.session import ApiSession, TokensAndBudgets, open_session
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from types import FrameType
 
+    import click
     from singer_sdk import Stream
 
     from tap_spinvoices.sync.run_context import RunContext
@@ -170,6 +172,14 @@ class TapSpinvoices(ConfigCheckedTap):
 
     @classmethod
     @override
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command line, plus --check."""
+        command = super().get_singer_command()
+        command.params.append(CHECK_OPTION)
+        return command
+
+    @classmethod
+    @override
     def invoke(  # type: ignore[override]
         cls,
         *,
@@ -178,8 +188,18 @@ class TapSpinvoices(ConfigCheckedTap):
         config: Any = None,  # the SDK types it with its private _ConfigInput: passed on as is
         state: IO[str] | None = None,
         catalog: IO[str] | None = None,
+        check: bool = False,
     ) -> None:
         """Run the tap; an unusable --state or --catalog file is one clear line, not a trace."""
+        if check:  # --check (check.py): one small call per selected stream, no sync
+            catalog_file = _checked_catalog_file(catalog)
+            values, parse_env = cli_config(config)
+            tap = cls(
+                config=values,
+                catalog=None if catalog_file is None else json.load(catalog_file),
+                parse_env_config=parse_env,
+            )
+            sys.exit(run_check(tap))
         super().invoke(
             about=about,
             about_format=about_format,
