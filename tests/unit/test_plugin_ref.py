@@ -1,4 +1,4 @@
-"""meltano-hub/tap-spinvoices.yml is what scripts/meltano_plugin_ref.py makes of meltano.yml."""
+"""meltano-hub/*.yml are what scripts/meltano_plugin_ref.py makes of meltano.yml."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
+HUB = REPO / "meltano-hub"
 
 
-def test_plugin_definition_is_generated_from_meltano_yml():
+def test_plugin_definitions_are_generated_from_meltano_yml():
     proc = subprocess.run(
         [sys.executable, "scripts/meltano_plugin_ref.py", "--check"],
         cwd=REPO,
@@ -22,7 +23,18 @@ def test_plugin_definition_is_generated_from_meltano_yml():
     assert proc.returncode == 0, proc.stderr
 
 
-def test_plugin_definition_installs_from_the_users_source_and_declares_account_id():
-    definition = yaml.safe_load((REPO / "meltano-hub" / "tap-spinvoices.yml").read_text())
-    assert definition["pip_url"] == "$SPINVOICES_PIP_URL"
+def test_the_tap_installs_from_a_fixed_folder_of_the_project_and_needs_no_variable():
+    # A variable in pip_url, unset on one install, makes Meltano wipe the venv (the pip
+    # arguments changed) and fail with a uv usage error; a fixed path cannot change.
+    definition = yaml.safe_load((HUB / "tap-spinvoices.yml").read_text())
+    assert definition["pip_url"] == "$MELTANO_PROJECT_ROOT/tap-spinvoices"
     assert "account_id" in {setting["name"] for setting in definition["settings"]}
+    assert "structured-logging" in definition["capabilities"]
+
+
+def test_target_jsonl_can_be_added_without_meltano_hub():
+    definition = yaml.safe_load((HUB / "target-jsonl.yml").read_text())
+    meltano = yaml.safe_load((REPO / "meltano.yml").read_text())
+    (loader,) = [p for p in meltano["plugins"]["loaders"] if p["name"] == "target-jsonl"]
+    assert definition["pip_url"] == loader["pip_url"] == "target-jsonl==0.1.4"
+    assert [s["name"] for s in definition["settings"]] == [s["name"] for s in loader["settings"]]
