@@ -30,3 +30,20 @@ def primary_keys() -> dict[str, list[str]]:
 def duplicate_keys(records: list[dict[str, Any]], keys: list[str]) -> list[tuple[Any, ...]]:
     counts = Counter(tuple(record.get(key) for key in keys) for record in records)
     return [key for key, n in counts.items() if n > 1]
+
+
+def number_columns() -> dict[str, list[str]]:
+    """Stream name -> its properties of JSON-schema type number (amounts, rates, quantities)."""
+    tap = TapSpinvoices(
+        config=ConfigBuilder().build(), parse_env_config=False, validate_config=False
+    )
+    columns = {}
+    for name, stream in tap.streams.items():
+        numbers = [
+            prop
+            for prop, schema in stream.schema["properties"].items()
+            if "number" in (schema.get("type") or [])
+        ]
+        if numbers:
+            columns[name] = numbers
+    return columns

@@ -21,7 +21,7 @@ import pytest
 from tap_spinvoices.isotime import parse_datetime
 from tests.conftest import config_for, expected_invoices
 from tests.e2e.meltano_project import PLUGINS, Meltano, tail
-from tests.e2e.streams import primary_keys
+from tests.e2e.streams import number_columns, primary_keys
 from tests.e2e.test_meltano import environment_config
 from tests.singer_run import tap_command, tap_env
 from tests.state_checks import find_key
@@ -243,11 +243,10 @@ def test_meltano_run_into_target_postgres_loads_nfe_invoices_and_items_with_exac
     assert totals
     assert event_count > 0
     with psycopg.connect(postgres.conninfo) as conn:
-        column_types = dict(
+        every_type = dict(
             conn.execute(
                 "SELECT table_name || '.' || column_name, data_type"
-                " FROM information_schema.columns WHERE table_schema = %s"
-                " AND column_name IN ('vNF', 'vProd', 'qCom', 'pICMS')",
+                " FROM information_schema.columns WHERE table_schema = %s",
                 (schema,),
             ).fetchall()
         )
@@ -277,7 +276,11 @@ def test_meltano_run_into_target_postgres_loads_nfe_invoices_and_items_with_exac
             f"SELECT count(*) FROM {schema}.invoice_events"  # noqa: S608
             " WHERE \"tpEvento\" = '110111'"
         ).fetchone() or (0,)
-    # target-postgres makes a JSON-schema "number" an unconstrained NUMERIC: no float on the way.
+    # target-postgres makes every JSON-schema "number" (amounts, rates, quantities of every
+    # stream) an unconstrained NUMERIC: no float on the way (docs/warehouses.md).
+    numbers = [f"{stream}.{c}" for stream, cols in number_columns().items() for c in cols]
+    assert len(numbers) >= 20  # invoice_documents totals, invoice_items amounts and rates
+    column_types = {column: every_type.get(column) for column in numbers}
     assert set(column_types.values()) == {"numeric"}, column_types
     assert loaded == totals  # every NF-e, each vNF digit for digit as in its XML
     assert total == str(sum(Decimal(v) for v in totals.values()))
