@@ -109,10 +109,11 @@ def test_cli_prints_its_url_serves_and_stops_on_sigterm() -> None:
     assert process.returncode == 0, stderr
 
 
-def test_cli_refuses_a_public_address() -> None:
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m spapi_emulator ARGS`` for a command that exits by itself."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
-        [sys.executable, "-m", "spapi_emulator", "--host", "0.0.0.0"],  # noqa: S104
+    return subprocess.run(
+        [sys.executable, "-m", "spapi_emulator", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -120,20 +121,15 @@ def test_cli_refuses_a_public_address() -> None:
         timeout=30,
         check=False,
     )
+
+
+def test_cli_refuses_a_public_address() -> None:
+    result = run_cli("--host", "0.0.0.0")  # noqa: S104
     assert result.returncode == 2
     assert "loopback" in result.stderr
 
 
 def test_cli_version_is_the_projects():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    result = subprocess.run(
-        [sys.executable, "-m", "spapi_emulator", "--version"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = run_cli("--version")
     assert (result.returncode, result.stdout) == (0, f"python -m spapi_emulator {project}\n")
