@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     import aiohttp
 
+__all__ = ["BodyTooLargeError", "read_bounded", "read_prefix"]
+
 _CHUNK: Final = 1 << 16
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "Refusal",
     "classify_follow_up_refusal",
     "follow_up_params",
+    "refused_for_length",
 ]
 
 NEXT_TOKEN: Final = "nextToken"  # noqa: S105 - a parameter name

@@ -14,6 +14,7 @@ __all__ = [
     "MAX_TEXT",
     "ErrorDetail",
     "json_object",
+    "json_type",
     "parse_error_body",
 ]
 
