@@ -34,6 +34,7 @@ from tap_spinvoices.errors import (
     StateError,
 )
 from tap_spinvoices.logs import apply_metrics_level, drop_expected_failure_lines, quiet_start_up
+from tap_spinvoices.output.schema_once import SchemaOnceWriter
 from tap_spinvoices.output.writer import OrjsonSingerWriter
 from tap_spinvoices.sdk_compat import ConfigCheckedTap, cli_config, stream_logger
 from tap_spinvoices.settings import Settings, parse_settings
@@ -80,7 +81,7 @@ class TapSpinvoices(ConfigCheckedTap):
 
     name = "tap-spinvoices"
     config_jsonschema: ClassVar[dict[str, Any]] = json_schema()
-    message_writer_class = OrjsonSingerWriter
+    message_writer_class = SchemaOnceWriter
 
     _settings: Settings | None = None
 
