@@ -14,8 +14,8 @@ PARSED: Final = "parsed"
 MALFORMED_XML: Final = "malformed_xml"  # not well-formed XML at all
 UNKNOWN_DOCUMENT: Final = "unknown_document"  # XML, but not an NF-e nor an NF-e event
 UNREADABLE_NFE: Final = "unreadable_nfe"  # an NF-e root the bindings cannot read
-# invoice_documents fields read from an NF-e, in schema order; None when absent.
-INVOICE_FIELDS: Final = (
+# The invoice_documents fields read from an NF-e, in schema order; None when absent.
+NFE_FIELDS: Final = (
     "accessKey",
     "mod",
     "serie",

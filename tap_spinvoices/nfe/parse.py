@@ -80,7 +80,7 @@ class ParseOutcome:
         document_type: The root element's local name (``nfeProc``, ``NFe``,
             ``procEventoNFe``, ...), None when the XML is not well-formed.
         reason: One line on why the file was not read; None when it was.
-        invoice: The ``INVOICE_FIELDS`` of an NF-e (empty for anything else).
+        invoice: The ``NFE_FIELDS`` of an NF-e (empty for anything else).
         items: One dict per ``det`` of an NF-e.
         events: The event of a ``procEventoNFe``.
 

@@ -31,7 +31,7 @@ from yarl import URL
 
 from tap_spinvoices.account import ACCOUNT_ID
 from tap_spinvoices.errors import RetriesExhaustedError, SpinvoicesError, unexpected_response
-from tap_spinvoices.nfe.fields import INVOICE_FIELDS, PARSED
+from tap_spinvoices.nfe.fields import NFE_FIELDS, PARSED
 from tap_spinvoices.spapi.operations import GET_INVOICES_DOCUMENT
 from tap_spinvoices.streams.invoice_exports import InvoiceExportsStream
 from tap_spinvoices.sync.session_stream import SessionStream
@@ -216,7 +216,7 @@ def document_record(
         "parse_error": outcome.reason,
         "document_type": outcome.document_type,
     }
-    for name in INVOICE_FIELDS:
+    for name in NFE_FIELDS:
         record[name] = outcome.invoice.get(name)
     return record, outcome
 

@@ -28,6 +28,7 @@ PAGE_SIZE: Final = 100  # getInvoicesExports and getInvoices answer at most 100 
 
 # Export.status values (ExportStatus): the two that still change.
 UNFINISHED_STATUSES: Final = frozenset({"REQUESTED", "PROCESSING"})
+# The model's fields of an Export object, the invoice_exports record's own.
 EXPORT_FIELDS: Final = (
     "exportId",
     "status",
@@ -36,6 +37,8 @@ EXPORT_FIELDS: Final = (
     "invoicesDocumentIds",
     "errorMessage",
 )
+# The model's fields of an Invoice object (getInvoices), the invoices record's own; the
+# fields read from an NF-e file are nfe.fields.NFE_FIELDS.
 INVOICE_FIELDS: Final = (
     "id",
     "date",

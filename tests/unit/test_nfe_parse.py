@@ -11,8 +11,8 @@ import nfelib
 import pytest
 
 from tap_spinvoices.nfe.fields import (
-    INVOICE_FIELDS,
     MALFORMED_XML,
+    NFE_FIELDS,
     PARSED,
     UNKNOWN_DOCUMENT,
     UNREADABLE_NFE,
@@ -49,7 +49,7 @@ def test_every_nfelib_sample_parses_with_the_fields_read_from_its_text(path: Pat
     ]
     protocol = re.search(r"<nProt>(\d+)</nProt>", text)
     assert outcome.invoice["nProt"] == (protocol[1] if protocol else None)
-    assert set(outcome.invoice) == set(INVOICE_FIELDS)
+    assert set(outcome.invoice) == set(NFE_FIELDS)
 
 
 def test_rich_sample_amounts_rates_and_tax_groups_are_exact() -> None:
