@@ -37,7 +37,7 @@ from yarl import URL  # noqa: E402
 
 from tap_spinvoices.settings import parse_settings  # noqa: E402
 from tap_spinvoices.spapi.operations import GET_CUSTOMER_INVOICES_2021_12_28  # noqa: E402
-from tap_spinvoices.spapi.session import TokensAndBudgets, open_session  # noqa: E402
+from tap_spinvoices.spapi.session import TokensAndBudgets, open_connection  # noqa: E402
 from tap_spinvoices.streams.customer_invoices import parse_page, window_params  # noqa: E402
 
 OPERATION = GET_CUSTOMER_INVOICES_2021_12_28.name
@@ -46,21 +46,21 @@ from tap_spinvoices.sync.windows import Window, plan_windows  # noqa: E402
 
 if TYPE_CHECKING:
     from tap_spinvoices.spapi.client import SpApiClient
-    from tap_spinvoices.spapi.session import ApiSession
+    from tap_spinvoices.spapi.session import ApiConnection
 
 _NEXT_TOKEN = re.compile(rb'"nextToken"\s*:\s*"([^"]+)"')
 MODES = ("aiohttp read", "+ orjson.loads", "SpApiClient")
 
 
-async def walk_raw(session: ApiSession, token: str, window: Window, *, decode: bool) -> int:
+async def walk_raw(connection: ApiConnection, token: str, window: Window, *, decode: bool) -> int:
     """Fetch every page of ``window`` with bare aiohttp; return the records seen."""
-    client: SpApiClient = session.client
+    client: SpApiClient = connection.client
     base = client._base_url + INVOICES_PATH  # noqa: SLF001 - benchmark only
     headers = {"x-amz-access-token": token, "accept": "application/json"}
     params: dict[str, str | int] = window_params(window, None)
     records = 0
     while True:
-        async with session.http.get(URL(base).with_query(params), headers=headers) as response:
+        async with connection.http.get(URL(base).with_query(params), headers=headers) as response:
             body = await response.read()
         if decode:
             invoices, next_token = parse_page(orjson.loads(body))
@@ -74,13 +74,13 @@ async def walk_raw(session: ApiSession, token: str, window: Window, *, decode: b
         params = {**window_params(window, None), "nextToken": next_token}
 
 
-async def walk_client(session: ApiSession, window: Window) -> int:
+async def walk_client(connection: ApiConnection, window: Window) -> int:
     """Fetch every page of ``window`` with the tap's client; return the records seen."""
     path = INVOICES_PATH
     params: dict[str, str | int] = window_params(window, None)
     records = 0
     while True:
-        body = await session.client.get_json(OPERATION, path, params, restricted=True)
+        body = await connection.client.get_json(OPERATION, path, params, restricted=True)
         invoices, next_token = parse_page(body)
         records += len(invoices)
         if next_token is None:
@@ -93,20 +93,20 @@ async def one_round(
     windows: list[Window],
     concurrency: int,
 ) -> dict[str, tuple[float, int]]:
-    """CPU seconds and records of each mode, in one event loop and session."""
+    """CPU seconds and records of each mode, in one event loop and connection."""
     results: dict[str, tuple[float, int]] = {}
-    async with open_session(settings, TokensAndBudgets(), settings.base_url("eu")) as session:
+    async with open_connection(settings, TokensAndBudgets(), settings.base_url("eu")) as connection:
         path = INVOICES_PATH
-        await walk_client(session, windows[0])  # warm up: LWA, RDT, connections
-        token = await session.client._rdt.token_for(path)  # noqa: SLF001 - benchmark only
+        await walk_client(connection, windows[0])  # warm up: LWA, RDT, connections
+        token = await connection.client._rdt.token_for(path)  # noqa: SLF001 - benchmark only
         for mode in MODES:
             gate = asyncio.Semaphore(concurrency)
 
             async def walk(window: Window, mode: str = mode, gate: asyncio.Semaphore = gate) -> int:
                 async with gate:
                     if mode == "SpApiClient":
-                        return await walk_client(session, window)
-                    return await walk_raw(session, token, window, decode=mode != MODES[0])
+                        return await walk_client(connection, window)
+                    return await walk_raw(connection, token, window, decode=mode != MODES[0])
 
             started = time.process_time()
             counts = await asyncio.gather(*(walk(w) for w in windows))

@@ -125,8 +125,8 @@ async def first_page_error(run: RunContext, stream: WindowedStream, window: Wind
     partitions = stream.partitions
     context = partitions[0] if partitions else None  # the first party or marketplace
     try:
-        async with run.open_session(stream.default_region) as session:
-            pages = stream.window_pages(session.client, window, context)
+        async with run.open_connection(stream.default_region) as connection:
+            pages = stream.window_pages(connection.client, window, context)
             try:
                 await anext(aiter(pages), None)
             finally:

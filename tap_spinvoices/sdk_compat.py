@@ -10,14 +10,18 @@ Where the SDK has a public way, the tap uses it instead (see docs/design-decisio
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Generic, TypeVar
 
-from singer_sdk import Tap
+from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError
 from typing_extensions import override
 
 if TYPE_CHECKING:
-    from singer_sdk import Stream
+    from collections.abc import Mapping
+
+    from singer_sdk.helpers.types import Context, Record
+
+T = TypeVar("T")
 
 # The per-record path of singer-sdk that the page fast path (output/page_writer.py) skips:
 # for each Stream method, every ``self.<name>`` it uses and every function it calls. Each
@@ -34,7 +38,7 @@ SDK_PER_RECORD_PATH: Final[dict[str, frozenset[str]]] = {
             "_check_max_record_limit",  # ABORT_AT_RECORD_COUNT: page_writer checks it is None
             "_finalize_state",
             "_get_state_partition_context",
-            "_increment_stream_state",  # bookmark per record: WindowedStream moves it per window
+            "_increment_stream_state",  # BookmarkMovedByStream: a no-op (window ends move it)
             "_process_record",
             "_write_record_message",
             "_write_starting_replication_value",
@@ -165,3 +169,76 @@ def cli_config(config: Any) -> tuple[dict[str, Any], bool]:  # noqa: ANN401 - th
     if config is None:
         return {}, False
     return dict(config.config), bool(config.parse_env)
+
+
+class BookmarkMovedByStream(Stream):
+    """A stream whose bookmark only its own code moves; singer-sdk leaves it alone.
+
+    For an incremental stream singer-sdk sets the bookmark to each record's replication key
+    value as it writes the record (``Stream._increment_stream_state``, private; with
+    ``check_sorted`` off, even to an earlier value). WindowedStream moves its bookmark at
+    window ends, once the window's records are all written (sync/bookmarks.py). Per record, the
+    SDK's move would add nothing within a window (a record's ``window_start`` is the end of
+    the window before) and would pull the bookmark back for records that belong to no window
+    (the prelude's, which may come from any earlier window). The page fast path
+    (output/page_writer.py) never called it; now the SDK's per-record path does not either.
+    """
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: Record, *, context: Context | None = None
+    ) -> None:
+        del latest_record, context
+
+
+class ChildHandOff(Generic[T]):
+    """A typed value a parent stream hands its child streams through singer-sdk's child context.
+
+    singer-sdk syncs a child stream once per context the parent's ``generate_child_contexts``
+    yields for a record, and passes a shallow copy of that context to the child's
+    ``preprocess_context`` and ``get_records``: a value in it reaches the child as the very
+    object, typed, with no lookup of the parent and no timing. ``context``/``read`` put it in
+    and take it out, checking its type.
+
+    When the value is no field of the parent's record (invoice_documents hands over the NF-e
+    rows of a document, which are no column of its own), the record carries it under ``key``
+    to ``generate_child_contexts`` (``carry``/``take``). That relies on singer-sdk's private
+    ``Stream._sync_records``: the dict ``get_records`` yielded (``post_process`` returns it
+    unchanged) is what ``_process_record`` passes to ``generate_child_contexts``, and it is
+    written (``_write_record_message``) only afterwards, so ``take`` removes the value before
+    the SDK writes or batches the record. tests/unit/test_sdk_compat.py checks both.
+
+    singer-sdk logs each child's context in its METRIC lines (``json.dumps(default=str)``), so
+    the value's ``str`` should be a short summary; and it stores a context in the state unless
+    the child's ``state_partitioning_keys`` leave ``key`` out (the NF-e streams keep none).
+    """
+
+    def __init__(self, key: str, kind: type[T]) -> None:
+        """A hand-off of values of type ``kind`` under ``key`` of a child context."""
+        self.key = key
+        self.kind = kind
+
+    def carry(self, record: Record, value: T) -> None:
+        """Let ``record`` (about to be yielded) carry ``value`` to ``generate_child_contexts``."""
+        record[self.key] = value
+
+    def take(self, record: Record) -> T | None:
+        """The value ``record`` carries, removed from it (None if it carries none)."""
+        value = record.pop(self.key, None)
+        return None if value is None else self._checked(value)
+
+    def context(self, fields: Mapping[str, Any], value: T) -> dict[str, Any]:
+        """A child context: the JSON ``fields`` people read in the logs, and ``value``."""
+        return {**fields, self.key: value}
+
+    def read(self, context: Mapping[str, Any]) -> T:
+        """The value in a child context built by ``context``."""
+        return self._checked(context.get(self.key))
+
+    def _checked(self, value: object) -> T:
+        if not isinstance(value, self.kind):
+            msg = (
+                f"child context {self.key!r} holds {type(value).__name__}, not {self.kind.__name__}"
+            )
+            raise TypeError(msg)
+        return value

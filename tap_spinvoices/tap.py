@@ -39,7 +39,7 @@ from tap_spinvoices.output.writer import OrjsonSingerWriter
 from tap_spinvoices.sdk_compat import ConfigCheckedTap, cli_config, stream_logger
 from tap_spinvoices.settings import Settings, parse_settings
 from tap_spinvoices.settings_declaration import json_schema
-from tap_spinvoices.spapi.session import ApiSession, TokensAndBudgets, open_session
+from tap_spinvoices.spapi.session import ApiConnection, TokensAndBudgets, open_connection
 from tap_spinvoices.streams import (
     CustomerInvoicesStream,
     InvoiceDocumentsStream,
@@ -112,7 +112,7 @@ class TapSpinvoices(ConfigCheckedTap):
         return _schema_error(error)
 
     def run_context(self) -> RunContext:
-        """What the streams use of the tap: settings, sessions, writers (no import cycle)."""
+        """What the streams use of the tap: settings, connections, writers (no import cycle)."""
         return self
 
     @property
@@ -130,13 +130,13 @@ class TapSpinvoices(ConfigCheckedTap):
         return self._tokens_and_budgets
 
     @asynccontextmanager
-    async def open_session(self, default_region: str) -> AsyncIterator[ApiSession]:
-        """An SP-API client for the running event loop, closed when the block ends."""
+    async def open_connection(self, default_region: str) -> AsyncIterator[ApiConnection]:
+        """An SP-API connection for the running event loop, closed when the block ends."""
         settings = self.settings
-        async with open_session(
+        async with open_connection(
             settings, self.tokens_and_budgets, settings.base_url(default_region)
-        ) as session:
-            yield session
+        ) as connection:
+            yield connection
 
     @override
     def load_state(self, state: dict[str, Any]) -> None:

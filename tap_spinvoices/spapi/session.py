@@ -1,4 +1,9 @@
-"""Wiring: one aiohttp session, LWA provider, budgets and client per event loop."""
+"""Wiring: one aiohttp session, LWA provider, budgets and client per event loop.
+
+"Session" here is aiohttp's: the HTTP session (connection pool, default headers) that every
+request of one event loop goes through. What a stream holds while it fetches is the
+``ApiConnection`` built on it.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,10 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
 __all__ = [
-    "ApiSession",
-    "SessionOptions",
+    "ApiConnection",
+    "ConnectionOptions",
     "TokensAndBudgets",
-    "open_session",
+    "open_connection",
 ]
 
 
@@ -32,8 +37,8 @@ class TokensAndBudgets:
     budgets: BudgetLedger = field(default_factory=BudgetLedger)
 
 
-class SessionOptions(Protocol):
-    """What a session reads of the tap's settings: the tap passes its ``Settings`` as it is.
+class ConnectionOptions(Protocol):
+    """What a connection reads of the tap's settings: the tap passes its ``Settings`` as it is.
 
     spapi/ knows no settings module; the names and types here are the contract, and mypy
     checks that ``Settings`` (declared in settings_declaration.py) meets it, so no setting is
@@ -86,8 +91,8 @@ class SessionOptions(Protocol):
 
 
 @dataclass(frozen=True)
-class ApiSession:
-    """The client of one event loop and the rate budgets it paces requests with."""
+class ApiConnection:
+    """One event loop's line to the SP-API: the client and the rate budgets it paces with."""
 
     client: SpApiClient
     budgets: OperationBudgets
@@ -95,10 +100,10 @@ class ApiSession:
 
 
 @asynccontextmanager
-async def open_session(
-    options: SessionOptions, shared: TokensAndBudgets, base_url: str
-) -> AsyncIterator[ApiSession]:
-    """An SP-API client for the running loop; its session and budgets close with the block."""
+async def open_connection(
+    options: ConnectionOptions, shared: TokensAndBudgets, base_url: str
+) -> AsyncIterator[ApiConnection]:
+    """An SP-API client for the running loop; its HTTP session and budgets close with the block."""
     # Enough connections for every window in flight plus token calls.
     connector = aiohttp.TCPConnector(limit=options.max_concurrency + 4)
     user_agent = default_user_agent()
@@ -130,6 +135,6 @@ async def open_session(
                 timeout_s=options.request_timeout_s,
                 max_body_bytes=options.max_record_bytes,
             )
-            yield ApiSession(client, budgets, session)
+            yield ApiConnection(client, budgets, session)
         finally:
             budgets.close()

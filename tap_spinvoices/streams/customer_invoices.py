@@ -26,8 +26,9 @@ from tap_spinvoices.spapi.client import request_id_of
 from tap_spinvoices.spapi.paging import FollowUpForms
 from tap_spinvoices.spapi.responses import json_type
 from tap_spinvoices.streams.pager import PageBounds, ParsedPage, WindowRequest, follow_pages
+from tap_spinvoices.streams.schemas import load_schema
 from tap_spinvoices.sync.bookmarks import format_instant
-from tap_spinvoices.sync.windowed_stream import WindowedStream, load_schema
+from tap_spinvoices.sync.windowed_stream import WindowedStream
 from tap_spinvoices.sync.windows import Window, api_timestamp
 
 if TYPE_CHECKING:

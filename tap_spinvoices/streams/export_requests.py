@@ -1,6 +1,6 @@
 """Opt-in export creation (create_exports): one createInvoicesExport per day, polled to the end.
 
-The steps, per marketplace, at the start of an invoice_exports sync:
+The steps, per marketplace, in the prelude of an invoice_exports sync (before its windows):
 
 1. Exports created by an earlier, interrupted run (``in_flight`` in state) are polled first,
    so a killed run never creates the same day's export twice.
@@ -26,13 +26,15 @@ from tap_spinvoices.errors import ApiError
 from tap_spinvoices.isotime import parse_datetime
 from tap_spinvoices.spapi.operations import CREATE_INVOICES_EXPORT
 from tap_spinvoices.streams.invoices_api import UNFINISHED_STATUSES, export_record, get_export
-from tap_spinvoices.sync.bookmarks import StateChange, format_instant
+from tap_spinvoices.sync.bookmarks import format_instant
+from tap_spinvoices.sync.events import PreludeRecords, StateChange
 from tap_spinvoices.sync.windows import Window, api_timestamp
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
     from tap_spinvoices.spapi.client import SpApiCalls
+    from tap_spinvoices.sync.events import PreludeEvent
 
 STATE_KEY: Final = "export_requests"
 DAY: Final = timedelta(days=1)
@@ -141,7 +143,7 @@ async def create_and_poll(  # noqa: PLR0913 - the whole step list of the module 
     end_date: datetime,
     poll_seconds: float,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-) -> AsyncIterator[list[dict[str, Any]] | StateChange]:
+) -> AsyncIterator[PreludeEvent]:
     """Records of finished exports and the state changes to persist along the way."""
     requests = state.get(STATE_KEY) or {}
     in_flight: dict[str, Window] = {
@@ -167,7 +169,7 @@ async def create_and_poll(  # noqa: PLR0913 - the whole step list of the module 
                     day.start.date(),
                     export.get("errorMessage") or "no message",
                 )
-            yield [export_record(export, marketplace, day)]
+            yield PreludeRecords([export_record(export, marketplace, day)])
             del in_flight[export_id]
             yield StateChange(_finished(export_id))
         if in_flight:

@@ -6,11 +6,18 @@ can start right away (the call itself waits for the budget, then the download fo
 same task), the ZIP is streamed to a temporary file (never held in memory), and an expired or
 failed download is retried with a freshly minted URL.
 
-Each XML file becomes one invoice_documents record: the raw XML and, read by nfelib
-(``tap_spinvoices.nfe.parse``), the NF-e's key fields. Its item lines and events go to the
-child streams invoice_items and invoice_events (``tap_spinvoices.streams.nfe_children``).
-Parsing runs on the SDK's thread as records are consumed, never on the event loop that paces
-the requests and downloads.
+The pipeline, one document (a part, sync/events.py) after the other:
+
+- I/O thread: ``files_of_document`` mints, downloads and opens the document, and yields its
+  XML files (``DocumentFile``) one at a time; each crosses the bridge as a page of its part,
+  and ``PartDone`` follows the document's last file. A step per file (storing it, a bounded
+  read) goes between ``files_of_document`` and the delivery.
+- SDK thread: ``_DocumentReader`` turns each file into one invoice_documents record, the raw
+  XML and, read by nfelib (``tap_spinvoices.nfe.parse``), the NF-e's key fields. Parsing runs
+  there, as records are consumed, never on the event loop that paces the requests and
+  downloads. The document's item lines and events are collected into one ``DocumentNfeRows``,
+  which the record of its last file carries to the child streams invoice_items and
+  invoice_events (``tap_spinvoices.streams.nfe_children``, through ``NFE_ROWS``).
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ import logging
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from contextlib import aclosing
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, TYPE_CHECKING, Any, ClassVar, Final
 
@@ -32,24 +40,23 @@ from yarl import URL
 from tap_spinvoices.account import ACCOUNT_ID
 from tap_spinvoices.errors import RetriesExhaustedError, SpinvoicesError, unexpected_response
 from tap_spinvoices.nfe.fields import NFE_FIELDS, PARSED
+from tap_spinvoices.sdk_compat import ChildHandOff
 from tap_spinvoices.spapi.operations import GET_INVOICES_DOCUMENT
-from tap_spinvoices.streams.invoice_exports import InvoiceExportsStream
-from tap_spinvoices.sync.session_stream import SessionStream
-from tap_spinvoices.sync.windowed_stream import load_schema
+from tap_spinvoices.streams.invoice_exports import DONE_EXPORT, DoneExport, InvoiceExportsStream
+from tap_spinvoices.streams.schemas import load_schema
+from tap_spinvoices.sync.api_stream import ApiStream, EventReader
+from tap_spinvoices.sync.events import Page, PartDone
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 
-    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
     from tap_spinvoices.nfe.parse import ParseOutcome
     from tap_spinvoices.spapi.client import SpApiCalls
-    from tap_spinvoices.spapi.session import ApiSession
+    from tap_spinvoices.spapi.session import ApiConnection
+    from tap_spinvoices.sync.api_stream import StreamEvent
 
-# The child streams fed from the NF-e files (tap_spinvoices.streams.nfe_children).
-ITEMS_STREAM: Final = "invoice_items"
-EVENTS_STREAM: Final = "invoice_events"
 # Custom key in the state of invoice_documents.
 DONE_DOCUMENTS: Final = "done_document_ids"
 # Enough for years of daily exports; older ids fall out and their exports are long done.
@@ -146,10 +153,20 @@ class DocumentFormatError(SpinvoicesError):
     """A downloaded document that is neither a ZIP nor one XML document."""
 
 
+@dataclass(frozen=True)
+class DocumentFile:
+    """One XML file of a downloaded document, read on the I/O thread, parsed on the SDK's."""
+
+    name: str
+    data: bytes
+    # Whether it is the document's last XML file, whose record carries the document's rows.
+    last: bool
+
+
 def document_files(
     document: DownloadedDocument, *, document_id: str, export_id: str
-) -> Iterator[tuple[str, bytes, bool]]:
-    """(file name, bytes, last file?) of each XML file a document holds, one at a time.
+) -> Iterator[DocumentFile]:
+    """Each XML file a document holds, one at a time.
 
     The model (getInvoicesDocument) promises a ZIP; its static sandbox example URL ends in
     ``.xml``. So a ZIP gives its XML files, a body that is XML is one file (named as the URL
@@ -171,7 +188,7 @@ def document_files(
                     if not info.is_dir() and PurePosixPath(info.filename).suffix.lower() == ".xml"
                 ]
                 for number, info in enumerate(infos, start=1):
-                    yield info.filename, zipped.read(info), number == len(infos)
+                    yield DocumentFile(info.filename, zipped.read(info), number == len(infos))
         except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
             raise _not_readable(export_id, document_id, f"a broken ZIP ({exc})") from None
         return
@@ -181,7 +198,7 @@ def document_files(
         name = document.url_name
         if PurePosixPath(name).suffix.lower() != ".xml":
             name = f"{document_id}.xml"
-        yield name, head + body.read(), True
+        yield DocumentFile(name, head + body.read(), last=True)
         return
     raise _not_readable(export_id, document_id, f"neither a ZIP nor XML (starts {head[:16]!r})")
 
@@ -192,6 +209,23 @@ def _not_readable(export_id: str, document_id: str, what: str) -> DocumentFormat
         f"is {what}; the next run downloads it again (if it stays so, report the export id "
         "to Amazon)"
     )
+
+
+async def files_of_document(
+    connection: ApiConnection,
+    document_id: str,
+    *,
+    export_id: str,
+    stats: DownloadStats,
+    timeout_s: float,
+) -> AsyncGenerator[DocumentFile]:
+    """The XML files of one document, downloaded now (its URL is minted just before)."""
+    document = await download_document(
+        connection.client, connection.http, document_id, stats=stats, timeout_s=timeout_s
+    )
+    with document.body:
+        for file in document_files(document, document_id=document_id, export_id=export_id):
+            yield file
 
 
 def document_record(
@@ -221,116 +255,69 @@ def document_record(
     return record, outcome
 
 
-class InvoiceDocumentsStream(SessionStream):
-    """NF-e XML invoices from the documents of DONE exports (child of invoice_exports).
+@dataclass(frozen=True)
+class DocumentNfeRows:
+    """The NF-e item lines and events of one export document, for invoice_items and _events.
 
-    For each document of a DONE export not downloaded before: getInvoicesDocument mints a
-    30-second URL (about one call a minute), the ZIP is downloaded at once, and each XML
-    file becomes one record with the fields nfelib read from it. Finished document ids are
-    kept in state (the last ``MAX_REMEMBERED_DOCUMENTS``), so no document is downloaded
-    twice across runs.
-
-    The item lines and events of a document are handed to the child streams when its last
-    file's record is processed (one child sync per document, not per file: each sync writes
-    a SCHEMA message and logs), before the document is marked done in state.
+    Each row names the file it was read from (invoiceId, invoicesDocumentId, exportId,
+    marketplaceId) and whose it is (account_id).
     """
 
-    name = "invoice_documents"
-    parent_stream_type = InvoiceExportsStream
-    primary_keys: ClassVar[list[str]] = ["invoiceId"]
-    schema = load_schema("invoice_documents")
-    # One state for the stream: a partition per export would grow the state forever.
-    state_partitioning_keys: ClassVar[list[str]] = []
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-    default_region = InvoiceExportsStream.default_region
+    document_id: str
+    items: list[dict[str, Any]]
+    events: list[dict[str, Any]]
 
     @override
-    def __init__(self, tap: Tap) -> None:
-        """Start with no child records waiting."""
-        super().__init__(tap)
-        # child stream name -> records of the document being read, taken by that stream.
-        self._children: dict[str, list[dict[str, Any]]] = {}
-        self._document_ending: str | None = None
+    def __str__(self) -> str:
+        """What singer-sdk's METRIC lines show of the child context."""
+        return f"items={len(self.items)} events={len(self.events)}"
 
-    def take_child_records(self, stream_name: str, document_id: str) -> list[dict[str, Any]]:
-        """The records a child stream writes for a document (called once per document)."""
-        if document_id != self._document_ending:  # pragma: no cover - SDK calls in order
-            return []
-        return self._children.pop(stream_name, [])
+
+# The record of a document's last file carries its rows to the child streams' contexts.
+NFE_ROWS: Final = ChildHandOff("nfe_rows", DocumentNfeRows)
+
+
+@dataclass
+class _DocumentReader(EventReader[DocumentFile]):
+    """What invoice_documents' events mean on the SDK's thread: files become records."""
+
+    export: DoneExport
+    document_ids: list[str]  # by part
+    done: list[str]  # the state's done_document_ids
+    account: str
+    logger: logging.Logger | logging.LoggerAdapter[logging.Logger]
+    # Rows of the document being read, until its last file's record carries them.
+    items: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     @override
-    def generate_child_contexts(
-        self,
-        record: dict[str, Any],
-        context: Context | None,
-    ) -> Iterable[Context | None]:
-        """One child context per document, on its last file's record."""
-        if self._document_ending is not None and context is not None:
-            yield {**context, "invoicesDocumentId": self._document_ending}
+    def page_records(self, page: Page[DocumentFile]) -> list[dict[str, Any]]:
+        """One record per file; the last file's carries the document's rows (``NFE_ROWS``)."""
+        document_id = self.document_ids[page.part]
+        records = []
+        for file in page.items:
+            record, outcome = document_record(
+                file.name,
+                file.data,
+                document_id=document_id,
+                export_id=self.export.export_id,
+                marketplace=self.export.marketplace_id,
+            )
+            self._collect_rows(record, outcome)
+            if file.last:
+                rows = DocumentNfeRows(document_id, self.items, self.events)
+                self.items, self.events = [], []
+                NFE_ROWS.carry(record, rows)
+            records.append(record)
+        return records
 
     @override
-    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """The XML invoices of the export's documents not downloaded yet."""
-        if context is None:
-            return
-        parent = self.run.streams[InvoiceExportsStream.name]
-        assert isinstance(parent, InvoiceExportsStream)  # noqa: S101 - fixed stream tree
-        export_id, marketplace = context["exportId"], context["marketplaceId"]
-        state = self.get_context_state(context)
-        done: list[str] = state.setdefault(DONE_DOCUMENTS, [])
-        todo = [d for d in parent.document_ids.get(export_id, []) if d not in done]
-        if not todo:
-            return
-        stats = DownloadStats()
+    def part_done(self, done: PartDone) -> None:
+        """Remember the document as downloaded (its rows were handed over before)."""
+        self.done.append(self.document_ids[done.part])
+        del self.done[:-MAX_REMEMBERED_DOCUMENTS]
 
-        async def fetch(
-            session: ApiSession, deliver: Callable[[tuple[str, Any]], Awaitable[None]]
-        ) -> None:
-            for document_id in todo:
-                document = await download_document(
-                    session.client,
-                    session.http,
-                    document_id,
-                    stats=stats,
-                    timeout_s=self.run.settings.request_timeout_s,
-                )
-                with document.body:
-                    for file in document_files(
-                        document, document_id=document_id, export_id=export_id
-                    ):
-                        await deliver(("file", (document_id, *file)))
-                await deliver(("done", document_id))
-
-        account = self.run.settings.account_id
-        for kind, payload in self.session_events(fetch, max_pending=2):
-            if kind == "file":
-                document_id, file_name, data, last = payload
-                record, outcome = document_record(
-                    file_name,
-                    data,
-                    document_id=document_id,
-                    export_id=export_id,
-                    marketplace=marketplace,
-                )
-                record[ACCOUNT_ID] = account
-                self._keep_child_records(record, outcome)
-                self._document_ending = document_id if last else None
-                yield record
-                self._document_ending = None
-            else:
-                self._children.clear()  # unselected children leave theirs behind
-                done.append(payload)
-                del done[:-MAX_REMEMBERED_DOCUMENTS]
-                self.write_state_now()
-        self.logger.info(
-            "export %s: %d documents downloaded, %d URLs minted, %d expired before use",
-            export_id,
-            stats.downloaded,
-            stats.minted,
-            stats.expired,
-        )
-
-    def _keep_child_records(self, record: dict[str, Any], outcome: ParseOutcome) -> None:
+    def _collect_rows(self, record: dict[str, Any], outcome: ParseOutcome) -> None:
         if outcome.status != PARSED:
             self.logger.warning(
                 "export %s, document %s, file %s: NF-e not read (%s): %s",
@@ -346,8 +333,96 @@ class InvoiceDocumentsStream(SessionStream):
             "invoicesDocumentId": record["invoicesDocumentId"],
             "exportId": record["exportId"],
             "marketplaceId": record["marketplaceId"],
-            ACCOUNT_ID: record[ACCOUNT_ID],  # items and events are the parent's account's
+            ACCOUNT_ID: self.account,  # items and events are the parent's account's
         }
-        for stream_name, rows in ((ITEMS_STREAM, outcome.items), (EVENTS_STREAM, outcome.events)):
-            if rows:
-                self._children.setdefault(stream_name, []).extend({**row, **source} for row in rows)
+        self.items.extend({**row, **source} for row in outcome.items)
+        self.events.extend({**row, **source} for row in outcome.events)
+
+
+class InvoiceDocumentsStream(ApiStream):
+    """NF-e XML invoices from the documents of DONE exports (child of invoice_exports).
+
+    For each document of a DONE export not downloaded before: getInvoicesDocument mints a
+    30-second URL (about one call a minute), the ZIP is downloaded at once, and each XML
+    file becomes one record with the fields nfelib read from it. Finished document ids are
+    kept in state (the last ``MAX_REMEMBERED_DOCUMENTS``), so no document is downloaded
+    twice across runs.
+
+    The item lines and events of a document are handed to the child streams with its last
+    file's record (one child sync per document, not per file: each sync logs), before the
+    document is marked done in state.
+    """
+
+    name = "invoice_documents"
+    parent_stream_type = InvoiceExportsStream
+    primary_keys: ClassVar[list[str]] = ["invoiceId"]
+    schema = load_schema("invoice_documents")
+    # One state for the stream: a partition per export would grow the state forever (and
+    # would store the export's hand-off, which is no JSON, in it).
+    state_partitioning_keys: ClassVar[list[str]] = []
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    default_region = InvoiceExportsStream.default_region
+
+    @override
+    def preprocess_context(self, context: Context) -> Context:
+        """Check the context holds the export invoice_exports handed over."""
+        DONE_EXPORT.read(context)
+        return context
+
+    @override
+    def generate_child_contexts(
+        self,
+        record: dict[str, Any],
+        context: Context | None,
+    ) -> Iterable[Context | None]:
+        """One child context per document, on its last file's record (which carries the rows)."""
+        rows = NFE_ROWS.take(record)
+        if rows is not None:
+            fields = {
+                "exportId": record["exportId"],
+                "marketplaceId": record["marketplaceId"],
+                "invoicesDocumentId": rows.document_id,
+            }
+            yield NFE_ROWS.context(fields, rows)
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The XML invoices of the export's documents not downloaded yet."""
+        if context is None:
+            return
+        export = DONE_EXPORT.read(context)
+        state = self.get_context_state(context)
+        done: list[str] = state.setdefault(DONE_DOCUMENTS, [])
+        todo = [d for d in export.document_ids if d not in done]
+        if not todo:
+            return
+        stats = DownloadStats()
+        timeout_s = self.run.settings.request_timeout_s
+
+        async def fetch(
+            connection: ApiConnection,
+            deliver: Callable[[StreamEvent[DocumentFile]], Awaitable[None]],
+        ) -> None:
+            for part, document_id in enumerate(todo):
+                files = files_of_document(
+                    connection,
+                    document_id,
+                    export_id=export.export_id,
+                    stats=stats,
+                    timeout_s=timeout_s,
+                )
+                # Closed at once if the run stops here: the document's temporary file goes.
+                async with aclosing(files):
+                    async for file in files:
+                        await deliver(Page(part, [file], len(file.data)))
+                await deliver(PartDone(part))
+
+        reader = _DocumentReader(export, todo, done, self.run.settings.account_id, self.logger)
+        yield from self.write_events(self.fetch_events(fetch, max_pending=2), reader, state)
+        self.logger.info(
+            "export %s: %d documents downloaded, %d URLs minted, %d expired before use",
+            export.export_id,
+            stats.downloaded,
+            stats.minted,
+            stats.expired,
+        )

@@ -2,29 +2,51 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from typing_extensions import override
 
 from tap_spinvoices.isotime import parse_datetime
+from tap_spinvoices.sdk_compat import ChildHandOff
 from tap_spinvoices.spapi.operations import GET_INVOICES_EXPORTS
 from tap_spinvoices.streams import export_requests, invoices_api
 from tap_spinvoices.streams.invoices_api import BrazilInvoicesApiStream
-from tap_spinvoices.sync.windowed_stream import load_schema
+from tap_spinvoices.streams.schemas import load_schema
+from tap_spinvoices.sync.events import PreludeRecords
 from tap_spinvoices.sync.windows import Window
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncIterator, Iterable, Mapping
 
-    from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
 
+    from tap_spinvoices.settings import Settings
     from tap_spinvoices.spapi.client import SpApiClient
-    from tap_spinvoices.spapi.session import ApiSession
-    from tap_spinvoices.sync.bookmarks import StateChange
+    from tap_spinvoices.spapi.session import ApiConnection
+    from tap_spinvoices.sync.events import PreludeEvent
+    from tap_spinvoices.sync.windowed_stream import Prelude
 
 # Custom key in the partition state of invoice_exports.
 PENDING_EXPORTS: Final = "pending_exports"
+
+
+@dataclass(frozen=True)
+class DoneExport:
+    """A DONE export, as invoice_exports hands it to its child stream invoice_documents."""
+
+    export_id: str
+    marketplace_id: str
+    document_ids: tuple[str, ...]
+
+    @override
+    def __str__(self) -> str:
+        """What singer-sdk's METRIC lines show of the child context."""
+        return f"documents={len(self.document_ids)}"
+
+
+# The child context of invoice_documents holds the export under this key.
+DONE_EXPORT: Final = ChildHandOff("export", DoneExport)
 
 
 class InvoiceExportsStream(BrazilInvoicesApiStream):
@@ -32,21 +54,15 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
 
     getInvoicesExports per window of export creation time. An export still REQUESTED or
     PROCESSING is remembered in state (``pending_exports``, with its window) and fetched again
-    with getInvoicesExport at the start of each later run, then re-emitted with its new status
-    until it is DONE or ERROR; the target upserts it by exportId. Each DONE export hands its
-    documents to the child stream invoice_documents.
+    with getInvoicesExport in the prelude of each later run, then re-emitted with its new
+    status until it is DONE or ERROR; the target upserts it by exportId. Each DONE export
+    hands its documents to the child stream invoice_documents (``DoneExport``).
     """
 
     name = "invoice_exports"
     primary_keys: ClassVar[list[str]] = ["exportId"]
     schema = load_schema("invoice_exports")
     operation = GET_INVOICES_EXPORTS.name
-
-    @override
-    def __init__(self, tap: Tap) -> None:
-        """Remember the document ids of DONE exports for the child stream."""
-        super().__init__(tap=tap)
-        self.document_ids: dict[str, list[str]] = {}
 
     @override
     def window_pages(
@@ -61,45 +77,36 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
         )
 
     @override
-    def has_prelude(self, state: dict[str, Any]) -> bool:
+    def prelude(self, context: Context | None, state: dict[str, Any]) -> Prelude | None:
         """Unfinished exports are looked at again first; exports are created if asked."""
-        return bool(state.get(PENDING_EXPORTS)) or self.run.settings.create_exports
-
-    @override
-    async def prelude(
-        self, session: ApiSession, context: Context | None, state: dict[str, Any]
-    ) -> AsyncIterator[list[dict[str, Any]] | StateChange]:
-        """Exports unfinished when last seen, as they are now; then exports this run creates."""
-        marketplace = (context or {})["marketplaceId"]
-        for export_id, (start, end) in sorted(state.get(PENDING_EXPORTS, {}).items()):
-            export = await invoices_api.get_export(session.client, export_id)
-            window = Window(parse_datetime(start), parse_datetime(end))
-            yield [invoices_api.export_record(export, marketplace, window)]
+        pending = state.get(PENDING_EXPORTS) or {}
         settings = self.run.settings
-        if settings.create_exports:
-            async for item in export_requests.create_and_poll(
-                session.client,
+        if not pending and not settings.create_exports:
+            return None
+        marketplace = (context or {})["marketplaceId"]
+
+        def follow_up(connection: ApiConnection) -> AsyncIterator[PreludeEvent]:
+            return follow_up_exports(
+                connection.client,
                 marketplace=marketplace,
+                pending=pending,
                 state=state,
-                start_date=settings.start_date,
-                end_date=settings.end_date,
-                poll_seconds=settings.export_poll_seconds,
-            ):
-                yield item
+                settings=settings,
+            )
+
+        return follow_up
 
     @override
     def post_process(
         self, row: dict[str, Any], context: Context | None = None
     ) -> dict[str, Any] | None:
-        """Track unfinished exports in state; keep the document ids of finished ones."""
+        """Track unfinished exports in state: followed up by the next run's prelude."""
         pending = self.get_context_state(context).setdefault(PENDING_EXPORTS, {})
         export_id = row["exportId"]
         if row.get("status") in invoices_api.UNFINISHED_STATUSES:
             pending[export_id] = [row["window_start"], row["window_end"]]
         else:
             pending.pop(export_id, None)
-        if row.get("status") == "DONE":
-            self.document_ids[export_id] = list(row.get("invoicesDocumentIds") or [])
         return row
 
     @override
@@ -108,5 +115,34 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
     ) -> Iterable[Context | None]:
         """Documents only exist for DONE exports."""
         del context
-        if self.document_ids.get(record["exportId"]):
-            yield {"exportId": record["exportId"], "marketplaceId": record["marketplaceId"]}
+        document_ids = record.get("invoicesDocumentIds") or []
+        if record.get("status") == "DONE" and document_ids:
+            export = DoneExport(record["exportId"], record["marketplaceId"], tuple(document_ids))
+            yield DONE_EXPORT.context(
+                {"exportId": export.export_id, "marketplaceId": export.marketplace_id}, export
+            )
+
+
+async def follow_up_exports(
+    client: SpApiClient,
+    *,
+    marketplace: str,
+    pending: Mapping[str, Any],
+    state: Mapping[str, Any],
+    settings: Settings,
+) -> AsyncIterator[PreludeEvent]:
+    """Exports unfinished when last seen, as they are now; then exports this run creates."""
+    for export_id, (start, end) in sorted(pending.items()):
+        export = await invoices_api.get_export(client, export_id)
+        window = Window(parse_datetime(start), parse_datetime(end))
+        yield PreludeRecords([invoices_api.export_record(export, marketplace, window)])
+    if settings.create_exports:
+        async for event in export_requests.create_and_poll(
+            client,
+            marketplace=marketplace,
+            state=state,
+            start_date=settings.start_date,
+            end_date=settings.end_date,
+            poll_seconds=settings.export_poll_seconds,
+        ):
+            yield event

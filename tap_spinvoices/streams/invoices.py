@@ -9,7 +9,7 @@ from typing_extensions import override
 from tap_spinvoices.spapi.operations import GET_INVOICES
 from tap_spinvoices.streams import invoices_api
 from tap_spinvoices.streams.invoices_api import BrazilInvoicesApiStream
-from tap_spinvoices.sync.windowed_stream import load_schema
+from tap_spinvoices.streams.schemas import load_schema
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

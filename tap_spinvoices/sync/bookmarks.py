@@ -7,15 +7,11 @@ before it) was handed to the SDK, so a STATE message never claims an unwritten w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from tap_spinvoices.errors import StateError
 from tap_spinvoices.isotime import parse_datetime
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 # The record field the bookmark is named after: the start of the request window.
 REPLICATION_KEY: Final = "window_start"
@@ -76,14 +72,3 @@ def write_bookmark(partition_state: dict[str, Any], moment: datetime) -> None:
     """Record that every invoice created before ``moment`` has been written."""
     partition_state["replication_key"] = REPLICATION_KEY
     partition_state["replication_key_value"] = format_instant(moment)
-
-
-@dataclass(frozen=True)
-class StateChange:
-    """A change to a partition state made on the I/O thread's behalf by the SDK's thread.
-
-    The I/O thread never touches the state: it sends this, and the SDK's thread applies it
-    and writes a STATE message (e.g. "export X was requested" before X is polled).
-    """
-
-    apply: Callable[[dict[str, Any]], None]

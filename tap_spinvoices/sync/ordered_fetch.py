@@ -3,8 +3,8 @@
 Rules this module guarantees, whatever order the network answers in:
 
 1. Pages are delivered window by window, ascending; a window's pages in page order.
-2. ``WindowDone(i)`` is delivered after every page of window ``i`` and of all windows before
-   it, so whoever moves a bookmark on ``WindowDone`` never passes a gap.
+2. ``PartDone(i)`` is delivered after every page of window ``i`` and of all windows before
+   it, so whoever moves a bookmark on ``PartDone`` never passes a gap.
 3. The window whose turn it is (the head) streams straight through and never waits for
    memory. Windows ahead of their turn share ``buffer_bytes``: one may ask for its next page
    (or start) only while the pages they hold, plus one estimated page for each page asked
@@ -31,24 +31,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from tap_spinvoices.sync.events import Page, PartDone
+
 W = TypeVar("W")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Page(Generic[R]):
-    """Records of one response page, and what they cost in memory (bytes of the body)."""
-
-    window_index: int
-    records: list[R]
-    size: int
-
-
-@dataclass(frozen=True)
-class WindowDone:
-    """Every record of window ``window_index`` and of the windows before it was delivered."""
-
-    window_index: int
 
 
 @dataclass
@@ -65,7 +51,7 @@ class _Slot(Generic[R]):
 _WINDOWS_STARTED_BLIND = 4
 
 FetchPages = Callable[[int, W], AsyncIterator[tuple[list[R], int]]]
-Deliver = Callable[["Page[R] | WindowDone"], Awaitable[None]]
+Deliver = Callable[[Page[R] | PartDone], Awaitable[None]]
 
 
 class _OrderedWalk(Generic[W, R]):
@@ -173,7 +159,7 @@ class _OrderedWalk(Generic[W, R]):
                     break
             if slot.error is not None:
                 raise slot.error
-            await deliver(WindowDone(index))
+            await deliver(PartDone(index))
 
 
 async def fetch_in_order(

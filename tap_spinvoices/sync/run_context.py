@@ -2,7 +2,7 @@
 
 The tap module imports the streams; if a stream imported the tap back (even only for type
 checking), the layers would form a cycle. The tap hands each stream itself as a
-``RunContext`` (``SessionStream.__init__``); mypy checks that it fits.
+``RunContext`` (``StreamWithRunContext.__init__``); mypy checks that it fits.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from singer_sdk import Stream
 
     from tap_spinvoices.settings import Settings
-    from tap_spinvoices.spapi.session import ApiSession
+    from tap_spinvoices.spapi.session import ApiConnection
 
 
 class StateSink(Protocol):
@@ -27,18 +27,22 @@ class StateSink(Protocol):
 
 
 class RunContext(Protocol):
-    """The run a stream belongs to: checked settings, SP-API sessions, Singer writers."""
+    """The run a stream belongs to: checked settings, SP-API connections, Singer writers."""
 
     @property
     def settings(self) -> Settings:
         """The checked settings."""
 
-    def open_session(self, default_region: str) -> AbstractAsyncContextManager[ApiSession]:
-        """An SP-API session for the running event loop, closed when the block ends."""
+    def open_connection(self, default_region: str) -> AbstractAsyncContextManager[ApiConnection]:
+        """An SP-API connection for the running event loop, closed when the block ends."""
 
     @property
     def streams(self) -> Mapping[str, Stream]:
-        """Every stream of the tap by name (a child stream reads its parent's findings)."""
+        """Every stream of the tap by name (for tools such as the connection check).
+
+        Streams hand each other what they found through the SDK's child contexts
+        (``sdk_compat.ChildHandOff``), never by looking one another up here.
+        """
 
     @property
     def message_writer(self) -> object:

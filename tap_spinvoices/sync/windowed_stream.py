@@ -5,28 +5,27 @@ from __future__ import annotations
 import copy
 import functools
 import gc
-import json
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.metrics import DEFAULT_LOG_INTERVAL
 from typing_extensions import override
 
-from tap_spinvoices.account import ACCOUNT_ID, declared_keys, schema_with_account
+from tap_spinvoices.account import declared_keys
 from tap_spinvoices.output.page_writer import RecordPageWriter
+from tap_spinvoices.sdk_compat import BookmarkMovedByStream
+from tap_spinvoices.sync.api_stream import ApiStream, EventReader, FetchEvents, StreamEvent
 from tap_spinvoices.sync.bookmarks import (
     REPLICATION_KEY,
-    StateChange,
     read_bookmark,
     resume_start,
     write_bookmark,
 )
 from tap_spinvoices.sync.dedup import AdjacentWindowDeduplicator
-from tap_spinvoices.sync.ordered_fetch import Page, WindowDone, fetch_in_order
+from tap_spinvoices.sync.events import Page, PartDone, PreludeDone, PreludeEvent, PreludeRecords
+from tap_spinvoices.sync.ordered_fetch import fetch_in_order
 from tap_spinvoices.sync.progress import SyncProgress
-from tap_spinvoices.sync.session_stream import SessionEvents, SessionStream
 from tap_spinvoices.sync.windows import Window, plan_windows
 
 if TYPE_CHECKING:
@@ -37,105 +36,94 @@ if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_spinvoices.spapi.client import SpApiClient
-    from tap_spinvoices.spapi.session import ApiSession
+    from tap_spinvoices.spapi.session import ApiConnection
+
+    # The phase before the windows, on the windows' connection (see WindowedStream.prelude).
+    Prelude = Callable[[ApiConnection], AsyncIterator[PreludeEvent]]
 
 # Items (pages or window ends) waiting between the I/O thread and the SDK's thread.
 _PENDING_ITEMS: Final = 8
-# The window index of the pages and the end a stream writes before its first window
-# (see ``WindowedStream.prelude``); real windows count from 0.
-PRELUDE_WINDOW_INDEX: Final = -1
 
-
-Event = Page[dict[str, Any]] | WindowDone | StateChange
+Record = dict[str, Any]
 
 
 @dataclass
 class SyncPlan:
-    """What one partition's sync will fetch, decided from its bookmark and the settings."""
+    """What one partition's sync will do, decided from its state and the settings."""
 
     # "bookmarks.<stream> (partition {...})", for log lines and bookmark errors.
     where: str
-    # The partition's state, which the sync moves; ``snapshot`` is a copy taken before.
+    # The partition's state, which the sync moves.
     state: dict[str, Any]
-    snapshot: dict[str, Any]
-    # The incoming bookmark (None: first sync) and where fetching starts (lookback applied).
-    prior: datetime | None
+    # Where fetching starts (the bookmark, lookback applied), the windows from there.
     start: datetime
     windows: list[Window]
+    # What to do before the windows, None: nothing.
+    prelude: Prelude | None
 
 
 @dataclass
-class _WindowedSync:
-    """The state of one partition's sync on the SDK's thread: what each event changes."""
+class _WindowReader(EventReader[Record]):
+    """What a windowed sync's events mean on the SDK's thread."""
 
     stream: WindowedStream
     plan: SyncPlan
     progress: SyncProgress
     key: str
-    account: str  # the account_id setting, stamped on every record (account.py)
     dedup: AdjacentWindowDeduplicator = field(default_factory=AdjacentWindowDeduplicator)
 
-    def new_records(self, page: Page[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The page's records not already written by the window before (prelude: all).
+    @override
+    def page_records(self, page: Page[Record]) -> list[Record]:
+        """The page's records not already written by the window before."""
+        self.progress.add_records(len(page.items))
+        is_new, key = self.dedup.is_new, self.key
+        return [r for r in page.items if is_new(r[key])]
 
-        Each says whose it is: one dict store a record (~30 ns of the tap's ~5 us).
-        """
-        self.progress.add_records(len(page.records))
-        if page.window_index == PRELUDE_WINDOW_INDEX:
-            records = page.records
-        else:
-            is_new, key = self.dedup.is_new, self.key
-            records = [r for r in page.records if is_new(r[key])]
-        account = self.account
-        for record in records:
-            record[ACCOUNT_ID] = account
-        return records
+    @override
+    def prelude_records(self, prelude: PreludeRecords) -> list[Record]:
+        """The prelude's records, all of them (they belong to no window)."""
+        self.progress.add_records(len(prelude.records))
+        return prelude.records
 
-    def apply(self, change: StateChange) -> None:
-        """Apply a state change asked for by the I/O thread and write the STATE."""
-        change.apply(self.plan.state)
-        self.stream.write_state_now()
-
-    def window_written(self, done: WindowDone) -> None:
+    @override
+    def part_done(self, done: PartDone) -> None:
         """Move the bookmark to the end of a window whose records are all written."""
-        # The generator resumed after the window's last record was written. Prelude
-        # records carry older windows, which pulled the SDK's bookmark back: restore.
-        if done.window_index == PRELUDE_WINDOW_INDEX:
-            end = self.plan.prior
-        else:
-            end = self.plan.windows[done.window_index].end
-            self.dedup.next_window()
-            self.progress.window_done()
-        if end is not None:
-            write_bookmark(self.plan.state, end)
-        self.stream.write_state_now()
+        write_bookmark(self.plan.state, self.plan.windows[done.part].end)
+        self.dedup.next_window()
+        self.progress.window_done()
 
-    def log_progress(self, session: ApiSession | None) -> None:
-        """A progress line, when one is due (once the session is open)."""
-        if session is not None:
+    @override
+    def after_event(self, connection: ApiConnection | None) -> None:
+        """A progress line, when one is due (once the connection is open)."""
+        if connection is not None:
             operation = self.stream.operation
-            self.progress.maybe_log(session.client.metrics, session.budgets.rate(operation))
+            self.progress.maybe_log(connection.client.metrics, connection.budgets.rate(operation))
 
-    def log_summary(self, session: ApiSession | None) -> None:
+    def log_summary(self, connection: ApiConnection | None) -> None:
         """The end-of-sync lines: windows, records, requests per operation."""
-        for line in self.progress.summary(session.client.metrics if session else {}):
+        for line in self.progress.summary(connection.client.metrics if connection else {}):
             self.stream.logger.info(line)
 
 
-class WindowedStream(SessionStream):
+class WindowedStream(BookmarkMovedByStream, ApiStream):
     """A stream fetched as date windows, many at once, written strictly in window order.
 
     Subclasses say how to fetch one window's pages (``window_pages``); this class plans the
     windows from the bookmark, runs the fetching on the I/O thread, drops records repeated by
     overlapping windows, and moves the bookmark to a window's end only once that window and
     every one before it has been handed to the SDK — so each STATE message it emits is safe to
-    resume from, even after a SIGKILL.
+    resume from, even after a SIGKILL. A stream may first have a prelude (``prelude``), a
+    phase on the same connection whose records belong to no window.
+
+    The bookmark moves at window ends only: singer-sdk does not move it per record
+    (``BookmarkMovedByStream``), so records the prelude writes, which may come from any
+    earlier window, never pull it back.
     """
 
     replication_key = REPLICATION_KEY
-    # Records arrive in window order, so the SDK may write the bookmark directly (no
-    # progress markers). check_sorted stays off because the lookback deliberately re-reads
-    # windows before the incoming bookmark.
+    # Records arrive in window order, so the state never holds the SDK's progress markers
+    # (which would mark it not resumable). check_sorted stays off because the lookback
+    # deliberately re-reads windows before the incoming bookmark.
     is_sorted = True
     check_sorted = False
     # Records are built JSON-ready (strings, ints, None), so the SDK's per-record walk
@@ -165,51 +153,30 @@ class WindowedStream(SessionStream):
         """Pages of one window as (records, approximate bytes)."""
         raise NotImplementedError
 
-    def prelude(
-        self, session: ApiSession, context: Context | None, state: dict[str, Any]
-    ) -> AsyncIterator[list[dict[str, Any]] | StateChange]:
-        """Records (and state changes) to write before the windows, from a state copy."""
-        del session, context, state
-        return _nothing()
+    def prelude(self, context: Context | None, state: dict[str, Any]) -> Prelude | None:
+        """Hook: work to do before the windows, given a copy of the partition state; None here.
+
+        The work runs on the I/O thread, reading only that copy, and delivers records and
+        state changes (``PreludeEvent``); ``PreludeDone`` and a STATE message follow it.
+        """
+        del context, state
+        return None
 
     def check_range(self, start: datetime, end: datetime) -> None:
         """Hook: look at the range a partition is about to sync (e.g. to warn); no-op here."""
         del start, end
 
-    def has_prelude(self, state: dict[str, Any]) -> bool:
-        """Whether ``prelude`` has anything to do for this partition state."""
-        del state
-        return False
-
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """Records of every window from the bookmark to end_date, in window order."""
+        """Records of the prelude, then of every window to end_date, in window order."""
         _freeze_long_lived_objects()
         plan = self.plan_sync(context)
         if plan is None:
             return
-        sync = _WindowedSync(
-            self,
-            plan,
-            self._progress(plan, context),
-            self.dedup_key,
-            self.run.settings.account_id,
-        )
-        page_writer = self._page_writer()
+        reader = _WindowReader(self, plan, self._progress(plan, context), self.dedup_key)
         events = self._events(plan, context)
-        for event in events:
-            if isinstance(event, Page):
-                records = sync.new_records(event)
-                if page_writer is None:
-                    yield from records
-                else:
-                    page_writer.write(records)
-            elif isinstance(event, StateChange):
-                sync.apply(event)
-            else:
-                sync.window_written(event)
-            sync.log_progress(events.session)
-        sync.log_summary(events.session)
+        yield from self.write_events(events, reader, plan.state, self._page_writer())
+        reader.log_summary(events.connection)
 
     def plan_sync(self, context: Context | None) -> SyncPlan | None:
         """The windows from the partition's bookmark to end_date; None if nothing to do."""
@@ -225,8 +192,9 @@ class WindowedStream(SessionStream):
             min_count=settings.max_concurrency if self.split_for_parallelism else 1,
         )
         self.check_range(start, settings.end_date)
-        snapshot = copy.deepcopy(state)
-        if not windows and not self.has_prelude(snapshot):
+        # The prelude reads its copy on the I/O thread while this thread changes the state.
+        prelude = self.prelude(context, copy.deepcopy(state))
+        if not windows and prelude is None:
             self.logger.info("%s: nothing to sync after %s", where, start.isoformat())
             return None
         self.logger.info(
@@ -236,7 +204,7 @@ class WindowedStream(SessionStream):
             start.isoformat(),
             settings.end_date.isoformat(),
         )
-        return SyncPlan(where, state, snapshot, prior, start, windows)
+        return SyncPlan(where, state, start, windows, prelude)
 
     @override
     def get_record_counter(
@@ -270,24 +238,20 @@ class WindowedStream(SessionStream):
             return None
         return writer
 
-    def _events(self, plan: SyncPlan, context: Context | None) -> SessionEvents[Event]:
-        """Prelude pages, then every window's pages and ends, in window order."""
+    def _events(self, plan: SyncPlan, context: Context | None) -> FetchEvents[StreamEvent[Record]]:
+        """The prelude's events, then every window's pages and ends, in window order."""
         settings = self.run.settings
 
-        async def fetch(session: ApiSession, deliver: Callable[[Event], Awaitable[None]]) -> None:
-            if self.has_prelude(plan.snapshot):
-                async for item in self.prelude(session, context, plan.snapshot):
-                    await deliver(
-                        item
-                        if isinstance(item, StateChange)
-                        else Page(PRELUDE_WINDOW_INDEX, item, 0)
-                    )
-                await deliver(WindowDone(PRELUDE_WINDOW_INDEX))
+        async def fetch(
+            connection: ApiConnection, deliver: Callable[[StreamEvent[Record]], Awaitable[None]]
+        ) -> None:
+            if plan.prelude is not None:
+                async for event in plan.prelude(connection):
+                    await deliver(event)
+                await deliver(PreludeDone())
 
-            def pages(
-                _index: int, window: Window
-            ) -> AsyncIterator[tuple[list[dict[str, Any]], int]]:
-                return self.window_pages(session.client, window, context)
+            def pages(_index: int, window: Window) -> AsyncIterator[tuple[list[Record], int]]:
+                return self.window_pages(connection.client, window, context)
 
             await fetch_in_order(
                 plan.windows,
@@ -297,7 +261,7 @@ class WindowedStream(SessionStream):
                 buffer_bytes=settings.buffer_bytes,
             )
 
-        return self.session_events(fetch, max_pending=_PENDING_ITEMS)
+        return self.fetch_events(fetch, max_pending=_PENDING_ITEMS)
 
 
 @functools.cache
@@ -311,18 +275,3 @@ def _freeze_long_lived_objects() -> None:
     """
     gc.collect()  # garbage frozen now would never be freed
     gc.freeze()
-
-
-async def _nothing() -> AsyncIterator[list[dict[str, Any]] | StateChange]:
-    empty: tuple[list[dict[str, Any]] | StateChange, ...] = ()
-    for item in empty:
-        yield item
-
-
-def load_schema(name: str) -> dict[str, Any]:
-    """A stream's JSON schema from tap_spinvoices/schemas/, with the account_id property.
-
-    Every stream carries account_id (account.py), so the files do not repeat it.
-    """
-    text = resources.files("tap_spinvoices.schemas").joinpath(f"{name}.json").read_text()
-    return schema_with_account(json.loads(text))

@@ -78,6 +78,39 @@ def test_unfinished_export_is_emitted_again_when_done_on_the_next_run():
     assert final["replication_key_value"] == "2024-01-13T00:00:00+00:00"
 
 
+def test_exports_followed_up_before_the_windows_never_move_the_bookmark_back():
+    # The two unfinished exports belong to the range's last windows: followed up by the next
+    # run (whose bookmark is the range's end) and DONE by then, they hand their documents to
+    # invoice_documents, which writes a STATE for each document (600x: a document a 0.1 s).
+    clock = JumpingClock()
+    with emulator_on(
+        clock,
+        days=12,
+        time_scale=600.0,
+        export_queue_seconds=0.0,
+        export_processing_seconds=DAY_S,
+    ) as emu:
+        config = config_for(emu).with_range(START, END).build()
+        first = run_tap(config, streams=("invoice_exports",))
+        clock.jump(DAY_S)
+        second = run_tap(
+            config, first.final_state, streams=("invoice_exports", "invoice_documents")
+        )
+
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    incoming = first.final_state["bookmarks"]["invoice_exports"]["partitions"][0]
+    followed_up = second.records("invoice_exports")[:2]
+    assert {r["exportId"] for r in followed_up} == set(incoming["pending_exports"])
+    assert all(r["window_start"] < incoming["replication_key_value"] for r in followed_up)
+    assert second.records("invoice_documents")
+    bookmarks = [
+        state["bookmarks"]["invoice_exports"]["partitions"][0]["replication_key_value"]
+        for state in second.states()
+    ]
+    assert len(bookmarks) > 2
+    assert min(bookmarks) == incoming["replication_key_value"]
+
+
 def test_every_xml_of_every_done_export_becomes_exactly_one_record(emulator_factory):
     emu = emulator_factory(**INVOICES_EMULATOR)
     run = run_tap(

@@ -27,8 +27,12 @@ def zipped(*files: tuple[str, bytes]) -> bytes:
 
 
 def files(body: bytes, url_name: str = "doc-1.zip") -> list[tuple[str, bytes, bool]]:
+    """(name, bytes, last?) of each file the document gives."""
     document = DownloadedDocument(io.BytesIO(body), url_name)
-    return list(document_files(document, document_id="doc-1", export_id="exp-1"))
+    return [
+        (file.name, file.data, file.last)
+        for file in document_files(document, document_id="doc-1", export_id="exp-1")
+    ]
 
 
 def test_zip_gives_its_xml_files_in_order_and_marks_the_last() -> None:

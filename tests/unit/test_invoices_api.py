@@ -10,7 +10,7 @@ import pytest
 from tap_spinvoices.spapi.paging import FollowUpForms
 from tap_spinvoices.streams import invoice_documents as documents
 from tap_spinvoices.streams import invoices_api
-from tap_spinvoices.sync.windowed_stream import load_schema
+from tap_spinvoices.streams.schemas import load_schema
 from tap_spinvoices.sync.windows import Window
 
 MODEL = json.loads(

@@ -4,7 +4,8 @@ import asyncio
 
 import pytest
 
-from tap_spinvoices.sync.ordered_fetch import Page, WindowDone, fetch_in_order
+from tap_spinvoices.sync.events import Page, PartDone
+from tap_spinvoices.sync.ordered_fetch import fetch_in_order
 
 
 class ScriptedWindows:
@@ -53,8 +54,7 @@ async def _run(script, *, max_in_flight=4, buffer_bytes=10_000, release_order=No
 
 def _shape(delivered):
     return [
-        ("page", e.window_index, e.records[0]) if isinstance(e, Page) else ("done", e.window_index)
-        for e in delivered
+        ("page", e.part, e.items[0]) if isinstance(e, Page) else ("done", e.part) for e in delivered
     ]
 
 
@@ -78,11 +78,11 @@ def test_window_done_never_precedes_a_page_of_an_earlier_window():
     delivered = asyncio.run(_run(script, max_in_flight=3, release_order=[6, 4, 2, 0, 5, 3, 1]))
     done_so_far = -1
     for event in delivered:
-        if isinstance(event, WindowDone):
-            assert event.window_index == done_so_far + 1
-            done_so_far = event.window_index
+        if isinstance(event, PartDone):
+            assert event.part == done_so_far + 1
+            done_so_far = event.part
         else:
-            assert event.window_index == done_so_far + 1
+            assert event.part == done_so_far + 1
     assert done_so_far == 6
 
 
@@ -171,7 +171,7 @@ def test_memory_ahead_stays_within_twice_the_budget_plus_one_page_per_window():
 
         async def deliver(event):
             if isinstance(event, Page):
-                held[event.window_index] -= event.size
+                held[event.part] -= event.size
             await asyncio.sleep(0)
 
         original = script.fetch
@@ -222,7 +222,7 @@ def test_failed_window_raises_after_earlier_windows_are_delivered():
         asyncio.run(
             fetch_in_order(list(range(6)), failing, deliver, max_in_flight=2, buffer_bytes=100)
         )
-    assert [e.window_index for e in delivered if isinstance(e, WindowDone)] == [0, 1]
+    assert [e.part for e in delivered if isinstance(e, PartDone)] == [0, 1]
 
 
 def test_cancelling_the_walk_cancels_every_fetch():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tap_spinvoices.streams.customer_invoices import window_params
-from tap_spinvoices.sync.windowed_stream import load_schema
+from tap_spinvoices.streams.schemas import load_schema
 from tap_spinvoices.sync.windows import Window
 
 # Verbatim copies of Amazon's models (tests/spapi_models/SOURCE.md says where from).

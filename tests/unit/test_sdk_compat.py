@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 from singer_sdk import Stream, Tap
+from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.plugin_base import PluginBase
 
 import tap_spinvoices
@@ -305,3 +306,158 @@ def test_the_private_use_check_finds_one():
         "3: ._stream_version",
         "3: ._tap",
     ]
+
+
+def sync_and_read_stdout(tap: Tap, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every Singer message ``tap.sync_all()`` writes, parsed."""
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(out))
+    tap.sync_all()
+    sys.stdout.flush()
+    return [orjson.loads(line) for line in out.getvalue().splitlines()]
+
+
+class _Dated(Stream):
+    """An incremental stream whose records go back in time, as a prelude's may."""
+
+    name = "dated"
+    replication_key = "at"
+    is_sorted = True
+    check_sorted = False
+    schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"at": {"type": "string", "format": "date-time"}},
+    }
+
+    def get_records(self, context):
+        del context
+        yield {"at": "2024-03-01T00:00:00+00:00"}
+        yield {"at": "2024-01-01T00:00:00+00:00"}
+
+
+class _DatedMovedByItself(sdk_compat.BookmarkMovedByStream, _Dated):
+    pass
+
+
+def _tap_of(*stream_types: type[Stream]) -> Tap:
+    class OneTap(Tap):
+        name = "contract-tap"
+        config_jsonschema: ClassVar[dict[str, Any]] = {"type": "object", "properties": {}}
+
+        def discover_streams(self):
+            return [stream_type(self) for stream_type in stream_types]
+
+    return OneTap(config={}, setup_mapper=True)
+
+
+def _last_bookmark(messages: list[dict[str, Any]], stream: str) -> dict[str, Any]:
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    return states[-1]["bookmarks"][stream]
+
+
+def test_the_sdk_moves_a_bookmark_per_record_where_the_stream_does_not_say_otherwise(
+    monkeypatch,
+):
+    messages = sync_and_read_stdout(_tap_of(_Dated), monkeypatch)
+    assert _last_bookmark(messages, "dated")["replication_key_value"] == (
+        "2024-01-01T00:00:00+00:00"
+    ), "singer-sdk no longer moves the bookmark per record: BookmarkMovedByStream is moot"
+
+
+def test_a_stream_that_moves_its_own_bookmark_is_not_moved_per_record(monkeypatch):
+    assert "_increment_stream_state" in sdk_compat.SDK_PER_RECORD_PATH["_sync_records"]
+    parameters = inspect.signature(Stream._increment_stream_state).parameters
+    assert list(parameters) == ["self", "latest_record", "context"], (
+        "singer-sdk changed Stream._increment_stream_state: BookmarkMovedByStream "
+        "(sdk_compat.py) no longer replaces the SDK's per-record bookmark"
+    )
+    messages = sync_and_read_stdout(_tap_of(_DatedMovedByItself), monkeypatch)
+    assert [m["record"]["at"] for m in messages if m["type"] == "RECORD"] == [
+        "2024-03-01T00:00:00+00:00",
+        "2024-01-01T00:00:00+00:00",
+    ]
+    assert "replication_key_value" not in _last_bookmark(messages, "dated"), (
+        "singer-sdk moved the bookmark of a BookmarkMovedByStream per record: WindowedStream's "
+        "prelude would pull it back"
+    )
+
+
+class _Parcel:
+    """A hand-off that is no JSON: written to stdout, any writer would fail on it."""
+
+    def __init__(self, number: int) -> None:
+        self.number = number
+
+    def __str__(self) -> str:
+        return f"parcel {self.number}"
+
+
+_PARCEL = sdk_compat.ChildHandOff("parcel", _Parcel)
+_SENT = [_Parcel(0), _Parcel(1)]
+
+
+class _Sender(Stream):
+    name = "sender"
+    # As invoice_documents: no conformance, which would drop keys the schema lacks.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+    schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"id": {"type": "integer"}},
+    }
+
+    def get_records(self, context):
+        del context
+        for parcel in _SENT:
+            record = {"id": parcel.number}
+            _PARCEL.carry(record, parcel)
+            yield record
+
+    def generate_child_contexts(self, record, context):
+        del context
+        parcel = _PARCEL.take(record)
+        if parcel is not None:
+            yield _PARCEL.context({"id": record["id"]}, parcel)
+
+
+class _Receiver(Stream):
+    name = "receiver"
+    parent_stream_type = _Sender
+    state_partitioning_keys: ClassVar[list[str]] = []
+    schema: ClassVar[dict[str, Any]] = _Sender.schema
+    received: ClassVar[list[object]] = []
+
+    def preprocess_context(self, context):
+        _PARCEL.read(context)  # the typed check the NF-e streams make
+        return context
+
+    def get_records(self, context):
+        parcel = _PARCEL.read(context)
+        self.received.append(parcel)
+        return [{"id": parcel.number}]
+
+
+def test_a_value_handed_to_a_child_reaches_it_as_is_and_is_never_written(monkeypatch, caplog):
+    _Receiver.received.clear()
+    caplog.set_level(logging.INFO, logger="singer_sdk.metrics")
+
+    messages = sync_and_read_stdout(_tap_of(_Sender, _Receiver), monkeypatch)
+
+    assert [id(p) for p in _Receiver.received] == [id(p) for p in _SENT], (
+        "singer-sdk no longer hands the child the context generate_child_contexts built "
+        "from the record get_records yielded: ChildHandOff (sdk_compat.py) cannot carry "
+        "the NF-e rows to invoice_items and invoice_events"
+    )
+    sent = [m["record"] for m in messages if m["type"] == "RECORD" and m["stream"] == "sender"]
+    assert sent == [{"id": 0}, {"id": 1}], (
+        "singer-sdk writes a record before generate_child_contexts took the hand-off out"
+    )
+    assert not any("parcel" in m.get("value", {}).get("bookmarks", {}) for m in messages)
+    child_metrics = [r.getMessage() for r in caplog.records if '"receiver"' in r.getMessage()]
+    assert any('"parcel":"parcel 0"' in line for line in child_metrics), child_metrics
+
+
+def test_a_child_context_without_the_hand_off_is_a_type_error():
+    with pytest.raises(TypeError, match="'parcel' holds NoneType, not _Parcel"):
+        _PARCEL.read({"id": 1})
+    with pytest.raises(TypeError, match="'parcel' holds str, not _Parcel"):
+        _PARCEL.take({"id": 1, "parcel": "a string"})
