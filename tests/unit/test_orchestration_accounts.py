@@ -1,7 +1,9 @@
-"""The account list and one account's Meltano run (orchestration/accounts.py), without Dagster."""
+"""The account list (orchestration/accounts.py), without Dagster."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -9,14 +11,13 @@ import pytest
 from orchestration.accounts import (
     Account,
     AccountsFileError,
-    account_env,
-    error_line,
+    CeleryBroker,
+    Schedule,
+    account_values,
     load_plan,
-    lost_create_race,
-    meltano_command,
     parse_plan,
-    run_account,
 )
+from tap_spinvoices import account as tap_account
 
 REPO = Path(__file__).resolve().parents[2]
 TWO = {
@@ -25,15 +26,6 @@ TWO = {
         {"account_id": "V5678", "refresh_token_env": "RT_V5678"},
     ]
 }
-FAILED_RUN = """\
-2026-11-30T13:08:47.861134Z [info     ] meltano      Running catalog discovery
-2026-11-30T13:08:55.694391Z [info     ] tap-spinvoices Beginning sync of 'customer_invoices'
-2026-11-30T13:08:55.700000Z [info     ] tap-spinvoices METRIC: {"type":"counter"}
-2026-11-30T13:08:55.803444Z [info     ] tap-spinvoices LWA: refresh_token was rejected (x)
-2026-11-30T13:08:55.900000Z [info     ] target-postgres Target sink for 'customer_invoices' is empty
-2026-11-30T13:08:55.954089Z [error    ] meltano      Extractor failed
-2026-11-30T13:08:55.954889Z [error    ] meltano      Block run completed
-"""
 
 
 def test_example_account_list_in_the_repository_is_valid():
@@ -42,7 +34,7 @@ def test_example_account_list_in_the_repository_is_valid():
     assert plan.max_concurrent >= 1
 
 
-def test_defaults_run_tap_spinvoices_into_target_postgres_four_at_a_time():
+def test_defaults_run_tap_spinvoices_into_target_postgres_four_at_a_time_nightly():
     plan = parse_plan(TWO)
     assert (plan.extractor, plan.loader, plan.max_concurrent) == (
         "tap-spinvoices",
@@ -50,6 +42,30 @@ def test_defaults_run_tap_spinvoices_into_target_postgres_four_at_a_time():
         4,
     )
     assert plan.accounts[0] == Account("V1234", "RT_V1234")
+    assert plan.schedule == Schedule(cron="0 2 * * *", timezone="UTC", enabled=True)
+    assert plan.celery == CeleryBroker(broker=None, backend=None)
+    assert plan.account_env == {}
+
+
+def test_the_schedule_and_the_broker_come_from_the_list():
+    plan = parse_plan(
+        {
+            **TWO,
+            "schedule": {"cron": "30 1 * * 1-5", "timezone": "America/Sao_Paulo"},
+            "celery": {"broker": "redis://redis.internal:6379/0"},
+        }
+    )
+    assert plan.schedule == Schedule("30 1 * * 1-5", "America/Sao_Paulo", enabled=True)
+    assert plan.celery.broker == "redis://redis.internal:6379/0"
+
+
+def test_account_env_fills_in_each_accounts_label():
+    plan = parse_plan(
+        {**TWO, "account_env": {"TARGET_JSONL_DESTINATION_PATH": "output/{account_id}/jsonl"}}
+    )
+    assert account_values(plan, plan.accounts[1]) == {
+        "TARGET_JSONL_DESTINATION_PATH": "output/V5678/jsonl"
+    }
 
 
 @pytest.mark.parametrize(
@@ -58,6 +74,7 @@ def test_defaults_run_tap_spinvoices_into_target_postgres_four_at_a_time():
         ({}, "needs an 'accounts:' list"),
         ({"accounts": ["V1"]}, r"accounts\[0\] must be a mapping"),
         ({"accounts": [{"account_id": "a b", "refresh_token_env": "X"}]}, "account_id 'a b'"),
+        ({"accounts": [{"account_id": "../x", "refresh_token_env": "X"}]}, "account_id '../x'"),
         (
             {"accounts": [{"account_id": "V1", "refresh_token": "Atzr|x"}]},
             "keep secrets out of files",
@@ -65,6 +82,18 @@ def test_defaults_run_tap_spinvoices_into_target_postgres_four_at_a_time():
         ({"accounts": [{"account_id": "V1", "refresh_token_env": "1X"}]}, "must name an env"),
         ({"accounts": TWO["accounts"] * 2}, "listed twice: V1234, V5678"),
         ({**TWO, "max_concurrent": 0}, "max_concurrent must be"),
+        ({**TWO, "max_concurrent": True}, "max_concurrent must be"),
+        ({**TWO, "schedule": {"cron": "every night"}}, "must be a cron line of five fields"),
+        ({**TWO, "schedule": {"timezone": "Mars/Olympus"}}, "not an IANA timezone"),
+        ({**TWO, "schedule": {"enabled": "yes"}}, "schedule.enabled must be true or false"),
+        ({**TWO, "schedule": "nightly"}, "schedule must be a mapping"),
+        (
+            {**TWO, "celery": {"broker": "redis://:s3cret@redis:6379/0"}},
+            "celery.broker holds a password: .* SPINVOICES_CELERY_BROKER",
+        ),
+        ({**TWO, "celery": {"backend": 6379}}, "celery.backend must be a URL"),
+        ({**TWO, "account_env": {"1BAD": "x"}}, "account_env.1BAD must map a variable name"),
+        ({**TWO, "account_env": {"OUT": "{home}/x"}}, "only the placeholder {account_id}"),
     ],
 )
 def test_bad_account_lists_are_refused_with_the_entry_and_the_fix(raw, message):
@@ -72,81 +101,20 @@ def test_bad_account_lists_are_refused_with_the_entry_and_the_fix(raw, message):
         parse_plan(raw)
 
 
-def test_each_account_runs_with_its_own_state_id_suffix_and_environment():
-    plan = parse_plan({**TWO, "meltano": {"environment": "prod"}})
-    account = plan.accounts[0]
-    assert meltano_command(plan, account, "meltano") == [
-        "meltano",
-        "--environment=prod",
-        "run",
-        "--state-id-suffix=V1234",
-        "tap-spinvoices",
-        "target-postgres",
-    ]
-    env = account_env(account, {"RT_V1234": "Atzr|one", "RT_V5678": "Atzr|two", "PATH": "/bin"})
-    assert env["TAP_SPINVOICES_ACCOUNT_ID"] == "V1234"
-    assert env["TAP_SPINVOICES_REFRESH_TOKEN"] == "Atzr|one"  # noqa: S105 - a fake token
-    assert env["MELTANO_SYS_DIR_ROOT"].endswith("/.meltano/accounts/V1234")
-    assert env["MELTANO_DATABASE_URI"].endswith("/.meltano/meltano.db")
+def test_the_label_rule_is_the_taps_own():
+    import orchestration.accounts  # noqa: PLC0415 - the module's attribute, not a copy
+
+    assert orchestration.accounts.ACCOUNT_ID_PATTERN is tap_account.ACCOUNT_ID_PATTERN
 
 
-def test_a_missing_refresh_token_variable_names_the_account_and_the_variable():
-    account = parse_plan(TWO).accounts[1]
-    with pytest.raises(AccountsFileError, match="account V5678: environment variable RT_V5678"):
-        account_env(account, {"RT_V1234": "Atzr|one"})
-
-
-def test_the_failed_plugins_last_line_is_the_reason():
-    reason = error_line(FAILED_RUN, parse_plan(TWO))
-    assert reason == "tap-spinvoices: LWA: refresh_token was rejected (x)"
-
-
-def test_without_a_failed_plugin_meltanos_own_error_is_the_reason():
-    log = "2026-11-30T13:09:56Z [error    ] meltano      (sqlite3.OperationalError) locked\n"
-    assert error_line(log, parse_plan(TWO)) == "(sqlite3.OperationalError) locked"
-
-
-# A stand-in for meltano: counts its calls, fails the first one with the given line.
-FAKE_MELTANO = """#!/bin/sh
-calls=$(cat "$CALLS" 2>/dev/null || echo 0)
-echo $((calls + 1)) > "$CALLS"
-if [ "$calls" -eq 0 ]; then
-    echo "2026-11-30T14:06:33Z [error    ] target-postgres $FIRST_LINE"
-    echo "2026-11-30T14:06:35Z [error    ] meltano      Loader failed"
-    exit 1
-fi
-echo "2026-11-30T14:07:00Z [info     ] meltano      Run completed"
-"""
-
-
-@pytest.mark.parametrize(
-    ("first_line", "calls", "ok"),
-    [
-        ('(psycopg.errors.DuplicateTable) relation "customer_invoices" already exists', 2, True),
-        ('duplicate key value violates unique constraint "pg_type_typname_nsp_index"', 2, True),
-        ("(psycopg.OperationalError) connection refused", 1, False),
-    ],
-)
-def test_only_a_lost_table_creation_race_is_run_again(tmp_path, monkeypatch, first_line, calls, ok):
-    meltano = tmp_path / "meltano"
-    meltano.write_text(FAKE_MELTANO)
-    meltano.chmod(0o755)
-    for name, value in {
-        "MELTANO_BIN": str(meltano),
-        "MELTANO_PROJECT_ROOT": str(tmp_path),
-        "CALLS": str(tmp_path / "calls"),
-        "FIRST_LINE": first_line,
-        "RT_V1234": "Atzr|one",
-    }.items():
-        monkeypatch.setenv(name, value)
-    plan = parse_plan({**TWO, "log_dir": str(tmp_path / "logs")})
-
-    result = run_account(plan, plan.accounts[0])
-
-    assert (tmp_path / "calls").read_text().strip() == str(calls)
-    assert result.ok is ok
-    assert lost_create_race(first_line) is ok
-    if not ok:
-        assert result.summary().startswith(
-            "account V1234: meltano run failed (exit 1): target-postgres: (psycopg.Operational"
-        )
+def test_the_account_list_imports_nothing_of_the_tap_but_its_label_rule():
+    # .venv-dagster has no singer-sdk: orchestration reads the tap's rule from the checkout.
+    code = (
+        "import sys, orchestration.accounts; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'tap_spinvoices', 'singer_sdk', 'aiohttp'}))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.strip() == "['tap_spinvoices', 'tap_spinvoices.account']"
