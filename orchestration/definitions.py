@@ -1,25 +1,38 @@
-"""Dagster definitions: one step per selling-partner account, N at a time, isolated.
+"""Dagster definitions: one step per selling-partner account, a nightly schedule, one asset.
 
-    .venv-dagster/bin/dagster job execute -m orchestration.definitions -j sync_all_accounts
+    .venv-dagster/bin/dg launch --job sync_all_accounts -m orchestration.definitions
 
 ``sync_all_accounts`` has one op per account of the account list (accounts.py), with no
 dependencies between them: each runs ``meltano run --state-id-suffix=<account>`` in its own
-process. The executor decides where: by default Dagster's multiprocess executor on this
-machine, ``max_concurrent`` (from the account list) at a time. ``SPINVOICES_EXECUTOR=k8s``
-runs each account's step as its own Kubernetes Job (dagster-k8s ``k8s_job_executor``) and
-``celery`` sends them to Celery workers (dagster-celery ``celery_executor``): the same ops,
-spread over machines. A failing account (a revoked refresh token, ``invalid_grant``) fails its
-own step with one line and leaves the other steps and its own STATE alone: Meltano saves a
-STATE only from what the loader committed.
+process (meltano_run.py). The executor decides where: by default Dagster's multiprocess
+executor on this machine, ``max_concurrent`` (from the account list) at a time;
+``SPINVOICES_EXECUTOR=celery`` sends the steps to Celery workers (celery_executor.py) and
+``k8s`` runs each as a Kubernetes Job (dagster-k8s ``k8s_job_executor``). A failing account
+(a revoked refresh token, ``invalid_grant``) fails its own step with one line and leaves the
+other steps and its own STATE alone: Meltano saves a STATE only from what the loader
+committed. A step whose process or Celery worker died is run once more (RetryPolicy), from
+the account's STATE.
 
-``sync_<account_id>`` jobs run one account alone (a retry of a failed account).
+Each account is a partition of the asset ``account_invoices``: every run of an account
+records its outcome there (an observation with its status; on success a materialization
+with the rows per stream and the bookmark reached), so Dagster shows each account's last
+run, status, rows and bookmark. ``sync_<account_id>`` jobs run one account alone (a retry).
+The schedule ``sync_all_accounts_nightly`` runs every account at the account list's
+``schedule.cron`` (default 02:00 UTC every day) when Dagster's daemon runs.
 """
 
 # No "from __future__ import annotations": Dagster reads the op's context annotation.
 import os
 import re
+import socket
+from typing import Any
 
 from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetObservation,
+    AssetSpec,
+    DefaultScheduleStatus,
     Definitions,
     ExecutorDefinition,
     Failure,
@@ -28,6 +41,9 @@ from dagster import (
     Nothing,
     OpDefinition,
     OpExecutionContext,
+    RetryPolicy,
+    ScheduleDefinition,
+    StaticPartitionsDefinition,
     job,
     multiprocess_executor,
     op,
@@ -39,16 +55,41 @@ from orchestration.accounts import (
     Plan,
     accounts_file,
     load_plan,
-    prepare_database,
-    run_account,
 )
+from orchestration.meltano_run import RunResult, prepare_database, run_account
 
 EXECUTOR_ENV = "SPINVOICES_EXECUTOR"
+ASSET_KEY = AssetKey("account_invoices")
+JOB_NAME = "sync_all_accounts"
+SCHEDULE_NAME = "sync_all_accounts_nightly"
+# One more try for a step whose process or worker died; an account's own failure (Failure
+# with allow_retries=False) is final: running it again would fail the same way.
+LOST_STEP_RETRY = RetryPolicy(max_retries=1)
 
 
 def op_name(account: Account) -> str:
     """A Dagster op name for an account id ('.' and '-' are not allowed in names)."""
     return "sync_" + re.sub(r"[^A-Za-z0-9_]", "_", account.account_id)
+
+
+def worker_label() -> str:
+    """Which machine ran a step: the host name (Celery steps also name their worker)."""
+    return socket.gethostname()
+
+
+def outcome_metadata(result: RunResult) -> dict[str, Any]:
+    """What Dagster shows for one account's run: rows per stream, bookmarks, the log."""
+    metadata: dict[str, Any] = {
+        "status": "succeeded" if result.ok else "failed",
+        "rows": sum(result.rows.values()),
+        "log": str(result.log_file),
+        "host": worker_label(),
+    }
+    metadata.update({f"rows.{stream}": n for stream, n in result.rows.items()})
+    metadata.update({f"bookmark.{stream}": at for stream, at in result.bookmarks.items()})
+    if not result.ok:
+        metadata["error"] = result.summary()
+    return metadata
 
 
 def account_op(plan: Plan, account: Account) -> OpDefinition:
@@ -58,18 +99,31 @@ def account_op(plan: Plan, account: Account) -> OpDefinition:
         name=op_name(account),
         ins={"database_ready": In(Nothing)},
         tags={"account_id": account.account_id},
+        retry_policy=LOST_STEP_RETRY,
         description=f"meltano run --state-id-suffix={account.account_id} for {account.account_id}",
     )
     def sync_account(context: OpExecutionContext) -> None:
-        context.log.info("account %s: starting", account.account_id)
+        partition = account.account_id
+        context.log.info("account %s: starting on %s", partition, worker_label())
         try:
-            result = run_account(plan, account)
+            # A retry follows an attempt whose process or worker died (Failures are final).
+            result = run_account(plan, account, after_lost_attempt=context.retry_number > 0)
         except AccountsFileError as exc:  # e.g. its refresh-token variable is not set
-            raise Failure(description=str(exc)) from None
+            context.log_event(
+                AssetObservation(
+                    ASSET_KEY, partition=partition, metadata={"status": "failed", "error": str(exc)}
+                )
+            )
+            raise Failure(description=str(exc), allow_retries=False) from None
+        metadata = outcome_metadata(result)
+        context.log_event(AssetObservation(ASSET_KEY, partition=partition, metadata=metadata))
         if not result.ok:
             # Failure, not an exception with a traceback: Dagster shows this one line.
-            raise Failure(description=result.summary())
-        context.log.info("account %s: done [log: %s]", account.account_id, result.log_file)
+            raise Failure(description=result.summary(), allow_retries=False)
+        context.log_event(AssetMaterialization(ASSET_KEY, partition=partition, metadata=metadata))
+        context.log.info(
+            "account %s: done, %s rows [log: %s]", partition, metadata["rows"], result.log_file
+        )
 
     return sync_account
 
@@ -79,25 +133,28 @@ def prepare_op(plan: Plan) -> OpDefinition:
 
     @op(name="prepare_meltano_database")
     def prepare_meltano_database(context: OpExecutionContext) -> None:
-        prepare_database(plan)
+        try:
+            prepare_database(plan)
+        except RuntimeError as exc:
+            raise Failure(description=str(exc), allow_retries=False) from None
         context.log.info("Meltano's system database is ready")
 
     return prepare_meltano_database
 
 
 def executor(plan: Plan) -> ExecutorDefinition:
-    """Where the account steps run: this machine (default), Kubernetes Jobs or Celery."""
+    """Where the account steps run: this machine (default), Celery workers or Kubernetes Jobs."""
     kind = os.environ.get(EXECUTOR_ENV, "multiprocess")
     if kind == "k8s":
         from dagster_k8s import k8s_job_executor  # noqa: PLC0415 - optional, scale-out only
 
         return k8s_job_executor.configured({"max_concurrent": plan.max_concurrent})
     if kind == "celery":
-        from dagster_celery import celery_executor  # noqa: PLC0415 - optional, scale-out only
+        from orchestration.celery_executor import celery_executor_for  # noqa: PLC0415
 
-        return celery_executor
+        return celery_executor_for(plan)
     if kind != "multiprocess":
-        msg = f"{EXECUTOR_ENV}={kind!r}: use multiprocess (default), k8s or celery"
+        msg = f"{EXECUTOR_ENV}={kind!r}: use multiprocess (default), celery or k8s"
         raise ValueError(msg)
     return multiprocess_executor.configured({"max_concurrent": plan.max_concurrent})
 
@@ -108,7 +165,7 @@ def build_jobs(plan: Plan) -> list[JobDefinition]:
     prepare = prepare_op(plan)
     chosen = executor(plan)
 
-    @job(name="sync_all_accounts", executor_def=chosen, tags={"spinvoices": "accounts"})
+    @job(name=JOB_NAME, executor_def=chosen, tags={"spinvoices": "accounts"})
     def sync_all_accounts() -> None:
         ready = prepare()
         for account_step in ops:
@@ -122,11 +179,48 @@ def single_account_job(
 ) -> JobDefinition:
     """A job running one account's op alone (named like the op: sync_<account_id>)."""
 
-    @job(name=step.name, executor_def=chosen)
+    @job(name=step.name, executor_def=chosen, tags={"spinvoices": "accounts"})
     def single() -> None:
         step(prepare())
 
     return single
 
 
-defs = Definitions(jobs=build_jobs(load_plan(accounts_file())))
+def nightly(plan: Plan, all_accounts: JobDefinition) -> ScheduleDefinition:
+    """Every account at the account list's schedule (default 02:00 UTC), when the daemon runs."""
+    return ScheduleDefinition(
+        name=SCHEDULE_NAME,
+        job=all_accounts,
+        cron_schedule=plan.schedule.cron,
+        execution_timezone=plan.schedule.timezone,
+        default_status=(
+            DefaultScheduleStatus.RUNNING
+            if plan.schedule.enabled
+            else DefaultScheduleStatus.STOPPED
+        ),
+        description="sync_all_accounts at the account list's schedule.cron",
+    )
+
+
+def account_invoices(plan: Plan) -> AssetSpec:
+    """The loaded invoices of every account, one partition per account_id."""
+    return AssetSpec(
+        ASSET_KEY,
+        description=(
+            "Each account's invoices in the loader's tables (one partition per account_id): "
+            "the outcome of its last run, its rows per stream and the bookmark reached."
+        ),
+        partitions_def=StaticPartitionsDefinition([a.account_id for a in plan.accounts]),
+        kinds={"meltano"},
+    )
+
+
+def build_definitions(plan: Plan) -> Definitions:
+    """Jobs, schedule and asset of one account list."""
+    jobs = build_jobs(plan)
+    return Definitions(
+        jobs=jobs, schedules=[nightly(plan, jobs[0])], assets=[account_invoices(plan)]
+    )
+
+
+defs = build_definitions(load_plan(accounts_file()))
