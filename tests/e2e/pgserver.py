@@ -153,6 +153,14 @@ class PostgresServer:
         )  # fmt: skip
         return self
 
+    def create_database(self, name: str) -> str:
+        """Create another database on this server; its SQLAlchemy URL (psycopg 3)."""
+        self._run(
+            "createdb", "--host", "127.0.0.1", "--port", str(self.port), "--username", DB_USER,
+            name,
+        )  # fmt: skip
+        return f"postgresql+psycopg://{DB_USER}@127.0.0.1:{self.port}/{name}"
+
     def stop(self) -> None:
         if self.data_dir.exists() and self.port:
             with contextlib.suppress(PostgresUnavailableError, subprocess.TimeoutExpired):

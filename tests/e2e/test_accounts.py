@@ -6,14 +6,14 @@ job of orchestration/definitions.py runs them at once (the emulator's token endp
 none of the three until all three have asked: sequential runs would never finish), each
 `meltano run --state-id-suffix=<account>` into the same target-postgres tables. Then:
 every account's rows are there, keyed by (purchaseOrderNumber, account_id); each account has
-its own STATE; a second run reads only what is new, per account; the revoked account fails
-alone, with one line, and no STATE.
+its own STATE; Dagster records each account's rows per stream (as loaded) and bookmarks; a
+second run reads only what is new, per account; the revoked account fails alone, with one
+line, and no STATE. The runs are the README's: ``dg launch --job sync_all_accounts``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +24,10 @@ from spapi_emulator import numbered_partners
 from tap_spinvoices.isotime import parse_datetime
 from tests.builders import ConfigBuilder
 from tests.e2e.meltano_project import REPO, clean_env, tail
+from tests.e2e.orchestrator import launch, report, require_dagster, run_id
 from tests.e2e.streams import start_emulator
 from tests.e2e.test_postgres import assert_every_stream_loaded_once_per_key
+from tests.e2e.warehouse import contents, expected, loaded, touched
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -34,8 +36,6 @@ if TYPE_CHECKING:
     from spapi_emulator import EmulatorServer
     from tests.e2e.pgserver import PostgresServer
 
-DAGSTER = REPO / ".venv-dagster" / "bin" / "dagster"
-DAGSTER_HINT = "Dagster is missing: run scripts/install-dagster (.ci/run does)"
 SCHEMA = "accounts"
 START, FIRST_END, SECOND_END = (
     "2024-01-01T00:00:00Z",
@@ -91,24 +91,12 @@ def orchestrator_env(
 
 
 def run_all_accounts(env: dict[str, str], tmp_path: Path, name: str) -> str:
-    """`dagster job execute ... -j sync_all_accounts`; returns its output (it fails: BAD)."""
+    """The README's run command for sync_all_accounts; its output (it fails: BAD)."""
     home = tmp_path / "dagster"
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    command = [str(DAGSTER), "job", "execute", "-m", "orchestration.definitions"]
-    proc = subprocess.run(
-        [*command, "-j", "sync_all_accounts"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    output = proc.stdout + proc.stderr
-    (tmp_path / f"{name}.log").write_text(output)
-    assert proc.returncode != 0, "the run should fail: account BAD has a revoked token"
+    output = launch(env, "sync_all_accounts", tmp_path / f"{name}.log")
+    assert "resulted in failure" in output, "the run should fail: account BAD has a revoked token"
     for account in [*GOOD, "BAD"]:
         assert f'Started execution of step "sync_{account}"' in output, tail(output)
     # Dagster's run summary names every failed step: the revoked account, and only it.
@@ -138,24 +126,19 @@ def meltano_state(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     return states
 
 
-def loaded(server: PostgresServer) -> dict[tuple[str, str], tuple[str, Any]]:
-    """(purchaseOrderNumber, account_id) -> (content, _sdc_extracted_at)."""
-    columns = '"purchaseOrderNumber", account_id, content, _sdc_extracted_at'
-    query = f"SELECT {columns} FROM {SCHEMA}.customer_invoices"  # noqa: S608 - constants
+def rows_per_stream(server: PostgresServer, account: str) -> dict[str, int]:
+    """The account's rows in every table of SCHEMA, by table."""
+    counts: dict[str, int] = {}
     with psycopg.connect(server.conninfo) as conn:
-        rows = conn.execute(query).fetchall()
-    return {(po, account): (content, extracted) for po, account, content, extracted in rows}
-
-
-def expected(emulator: EmulatorServer, start: str, end: str) -> dict[tuple[str, str], str]:
-    """(purchaseOrderNumber, account_id) -> content every account's sync must load."""
-    result: dict[tuple[str, str], str] = {}
-    for account, partner in GOOD.items():
-        dataset = emulator.dataset_of(partner)
-        for invoice in dataset.invoices(parse_datetime(start), parse_datetime(end)):
-            po = invoice.purchase_order_number
-            result[(po, account)] = dataset.content(po)
-    return result
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (SCHEMA,)
+        ).fetchall()
+        for (table,) in tables:
+            query = f"SELECT count(*) FROM {SCHEMA}.{table} WHERE account_id = %s"  # noqa: S608
+            row = conn.execute(query, (account,)).fetchone()
+            assert row is not None
+            counts[table] = row[0]
+    return counts
 
 
 def bookmark(state: dict[str, Any]) -> str:
@@ -167,8 +150,7 @@ def bookmark(state: dict[str, Any]) -> str:
 def test_accounts_run_side_by_side_into_one_warehouse_and_one_failure_stays_alone(
     partners_emulator: EmulatorServer, postgres: PostgresServer, tmp_path: Path
 ):
-    if not os.access(DAGSTER, os.X_OK):
-        pytest.fail(DAGSTER_HINT, pytrace=False)
+    require_dagster()
     write_accounts_file(tmp_path / "accounts.yml")
 
     # Run 1: every account from START to FIRST_END, all at once.
@@ -178,9 +160,9 @@ def test_accounts_run_side_by_side_into_one_warehouse_and_one_failure_stays_alon
     failure_lines = [line for line in output.splitlines() if BAD_LINE in line]
     assert failure_lines, tail(output)
     assert all("Atzr|revoked" not in line for line in output.splitlines())
-    first = loaded(postgres)
-    want = expected(partners_emulator, START, FIRST_END)
-    assert {key: content for key, (content, _) in first.items()} == want
+    first = loaded(postgres, SCHEMA)
+    want = expected(partners_emulator, GOOD, START, FIRST_END)
+    assert contents(first) == want
     shared = {po for po, account in want if account == "V1"} & {
         po for po, account in want if account == "V2"
     }
@@ -196,19 +178,27 @@ def test_accounts_run_side_by_side_into_one_warehouse_and_one_failure_stays_alon
     states = meltano_state(env)
     assert set(states) == {STATE_ID.format(account) for account in GOOD}, "no STATE for BAD"
     assert {bookmark(s) for s in states.values()} == {parse_datetime(FIRST_END).isoformat()}
+    # What Dagster shows for each account: the rows per stream it loaded, its bookmarks.
+    shown, summary = report(env, run_id(output))
+    for account in GOOD:
+        assert shown[account]["status"] == "succeeded"
+        assert shown[account]["rows"] == rows_per_stream(postgres, account)
+        assert shown[account]["bookmarks"] == {
+            stream: parse_datetime(FIRST_END).isoformat()
+            for stream in ("customer_invoices", "invoice_exports", "invoices")
+        }
+    assert shown["BAD"]["status"] == "failed"
+    assert summary.startswith("accounts=4 succeeded=3 failed=1 workers=1 ")
 
     # Run 2: the same accounts up to SECOND_END: each reads on from its own bookmark.
     env = orchestrator_env(partners_emulator, postgres, tmp_path, SECOND_END)
     run_all_accounts(env, tmp_path, "run2")
 
-    second = loaded(postgres)
-    assert {key: content for key, (content, _) in second.items()} == expected(
-        partners_emulator, START, SECOND_END
-    )
-    new = set(expected(partners_emulator, FIRST_END, SECOND_END))
-    touched = {key for key, (_, at) in second.items() if first.get(key, (None, None))[1] != at}
+    second = loaded(postgres, SCHEMA)
+    assert contents(second) == expected(partners_emulator, GOOD, START, SECOND_END)
+    new = set(expected(partners_emulator, GOOD, FIRST_END, SECOND_END))
     assert new
-    assert touched == new, "the second run should load only invoices after the bookmark"
+    assert touched(first, second) == new, "the second run should load only what is new"
     states = meltano_state(env)
     assert set(states) == {STATE_ID.format(account) for account in GOOD}
     assert {bookmark(s) for s in states.values()} == {parse_datetime(SECOND_END).isoformat()}
