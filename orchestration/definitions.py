@@ -16,7 +16,7 @@ the account's STATE.
 Each account is a partition of the asset ``account_invoices``: every run of an account
 records its outcome there (an observation with its status; on success a materialization
 with the rows per stream and the bookmark reached), so Dagster shows each account's last
-run, status, rows and bookmark. ``sync_<account_id>`` jobs run one account alone (a retry).
+run, status, rows and bookmark. ``only_<account_id>`` jobs run one account alone (a retry).
 The schedule ``sync_all_accounts_nightly`` runs every account at the account list's
 ``schedule.cron`` (default 02:00 UTC every day) when Dagster's daemon runs.
 """
@@ -67,9 +67,36 @@ SCHEDULE_NAME = "sync_all_accounts_nightly"
 LOST_STEP_RETRY = RetryPolicy(max_retries=1)
 
 
+def _dagster_name(account: Account) -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", account.account_id)  # no '.' or '-' in Dagster names
+
+
 def op_name(account: Account) -> str:
-    """A Dagster op name for an account id ('.' and '-' are not allowed in names)."""
-    return "sync_" + re.sub(r"[^A-Za-z0-9_]", "_", account.account_id)
+    """The account's op (and step) in every job: sync_<account_id>."""
+    return "sync_" + _dagster_name(account)
+
+
+def single_job_name(account: Account) -> str:
+    """The job that runs the account alone: only_<account_id>.
+
+    Not sync_<account_id>: a job's graph takes the job's name, and Dagster refuses two
+    definitions of one name (the op and the job) once it loads every job, as its daemon and
+    UI do.
+    """
+    return "only_" + _dagster_name(account)
+
+
+def check_names(plan: Plan) -> None:
+    """Refuse labels whose Dagster names would clash (V-1 and V_1; a label all_accounts)."""
+    names = [op_name(a) for a in plan.accounts]
+    clashes = sorted({n for n in names if names.count(n) > 1 or n == JOB_NAME})
+    if clashes:
+        ids = sorted(a.account_id for a in plan.accounts if op_name(a) in clashes)
+        msg = (
+            f"account list: {', '.join(ids)} would share the Dagster step name(s) "
+            f"{', '.join(clashes)} ('.' and '-' become '_'): rename one"
+        )
+        raise AccountsFileError(msg)
 
 
 def worker_label() -> str:
@@ -160,26 +187,31 @@ def executor(plan: Plan) -> ExecutorDefinition:
 
 
 def build_jobs(plan: Plan) -> list[JobDefinition]:
-    """sync_all_accounts (every account, side by side) and sync_<account> (one alone)."""
-    ops = [account_op(plan, account) for account in plan.accounts]
+    """sync_all_accounts (every account, side by side) and only_<account> (one alone)."""
+    check_names(plan)
+    ops = {account: account_op(plan, account) for account in plan.accounts}
     prepare = prepare_op(plan)
     chosen = executor(plan)
 
     @job(name=JOB_NAME, executor_def=chosen, tags={"spinvoices": "accounts"})
     def sync_all_accounts() -> None:
         ready = prepare()
-        for account_step in ops:
+        for account_step in ops.values():
             account_step(ready)
 
-    return [sync_all_accounts, *(single_account_job(step, prepare, chosen) for step in ops)]
+    singles = [
+        single_account_job(single_job_name(account), step, prepare, chosen)
+        for account, step in ops.items()
+    ]
+    return [sync_all_accounts, *singles]
 
 
 def single_account_job(
-    step: OpDefinition, prepare: OpDefinition, chosen: ExecutorDefinition
+    name: str, step: OpDefinition, prepare: OpDefinition, chosen: ExecutorDefinition
 ) -> JobDefinition:
-    """A job running one account's op alone (named like the op: sync_<account_id>)."""
+    """A job running one account's op alone (only_<account_id>, e.g. to retry it)."""
 
-    @job(name=step.name, executor_def=chosen, tags={"spinvoices": "accounts"})
+    @job(name=name, executor_def=chosen, tags={"spinvoices": "accounts"})
     def single() -> None:
         step(prepare())
 
