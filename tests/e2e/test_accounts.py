@@ -20,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 import pytest
 
+from orchestration.accounts import parse_plan
+from orchestration.meltano_run import run_account
 from spapi_emulator import numbered_partners
 from tap_spinvoices.isotime import parse_datetime
 from tests.builders import ConfigBuilder
 from tests.e2e.meltano_project import REPO, clean_env, tail
 from tests.e2e.orchestrator import launch, report, require_dagster, run_id
+from tests.e2e.pgserver import free_port
 from tests.e2e.streams import start_emulator
 from tests.e2e.test_postgres import assert_every_stream_loaded_once_per_key
 from tests.e2e.warehouse import contents, expected, loaded, touched
@@ -202,3 +205,33 @@ def test_accounts_run_side_by_side_into_one_warehouse_and_one_failure_stays_alon
     states = meltano_state(env)
     assert set(states) == {STATE_ID.format(account) for account in GOOD}
     assert {bookmark(s) for s in states.values()} == {parse_datetime(SECOND_END).isoformat()}
+
+
+def test_a_loader_that_cannot_connect_is_the_failure_line_and_its_log_holds_no_traceback(
+    e2e_emulator: EmulatorServer, meltano_executable: Path, tmp_path: Path
+):
+    del meltano_executable  # the plugins come from `meltano install`
+    plan = parse_plan(
+        {
+            "meltano": {"environment": "emulator"},
+            "log_dir": str(tmp_path / "logs"),
+            "accounts": [{"account_id": "V1", "refresh_token_env": "RT_V1"}],
+        }
+    )
+    shared = ConfigBuilder(e2e_emulator.url).with_range(START, FIRST_END).without("refresh_token")
+    env = clean_env(
+        RT_V1=e2e_emulator.config.refresh_token,
+        MELTANO_DATABASE_URI=f"sqlite:///{tmp_path / 'meltano.db'}",
+        TAP_SPINVOICES__SELECT=json.dumps(["customer_invoices.*"]),
+        TARGET_POSTGRES_PORT=str(free_port()),  # nothing listens there
+        **{f"TAP_SPINVOICES_{k.upper()}": str(v) for k, v in shared.build().items()},
+    )
+
+    result = run_account(plan, plan.accounts[0], env)
+
+    assert not result.ok
+    assert result.error_line.startswith("target-postgres: "), result.log_file.read_text()[-3000:]
+    assert "Connection refused" in result.error_line
+    log = result.log_file.read_text()
+    assert "Traceback" not in log
+    assert "│" not in log

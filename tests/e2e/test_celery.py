@@ -33,6 +33,7 @@ from tests.builders import ConfigBuilder
 from tests.e2e.celery_workers import CeleryWorker, WorkerUnavailableError, start_worker
 from tests.e2e.meltano_project import PLUGINS, REPO, clean_env, tail
 from tests.e2e.orchestrator import launch, report, require_dagster, run_id, start_launch
+from tests.e2e.pgserver import free_port
 from tests.e2e.redisserver import RedisUnavailableError, start_redis
 from tests.e2e.streams import start_emulator
 from tests.e2e.warehouse import contents, expected, loaded, touched
@@ -295,3 +296,15 @@ def test_a_worker_killed_mid_account_loses_nothing_and_doubles_nothing(
         assert accounts[account]["bookmarks"] == {
             "customer_invoices": parse_datetime(SECOND_END).isoformat()
         }
+
+
+def test_an_unreachable_broker_is_one_line_naming_it_and_the_fix(stack: CeleryStack):
+    env = stack.env(FIRST_END)
+    env["SPINVOICES_CELERY_BROKER"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing there
+    output = launch(env, "sync_all_accounts", stack.root / "no-broker.log")
+    line = (
+        f"Celery broker {env['SPINVOICES_CELERY_BROKER']} does not answer (Error 111 "
+        "connecting to 127.0.0.1"
+    )
+    assert line in output, tail(output)
+    assert "start it (Redis: redis-server) or fix SPINVOICES_CELERY_BROKER" in output
