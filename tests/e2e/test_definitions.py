@@ -133,3 +133,24 @@ def test_the_documented_dagster_yaml_is_a_valid_instance_config(tmp_path):
         "compute_logs",
         "telemetry",
     }
+
+
+def test_labels_that_would_share_a_step_name_are_refused_with_one_line(tmp_path):
+    require_dagster()
+    accounts = tmp_path / "accounts.yml"
+    clashing = [{"account_id": a, "refresh_token_env": "RT"} for a in ("V-1", "V.1", "V2")]
+    accounts.write_text(json.dumps({"accounts": clashing}))
+    proc = subprocess.run(
+        [str(DAGSTER_BIN / "python"), "-c", "import orchestration.definitions"],
+        cwd=REPO,
+        env=clean_env(SPINVOICES_ACCOUNTS_FILE=str(accounts)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert (
+        "AccountsFileError: account list: V-1, V.1 would share the Dagster step name(s) sync_V_1"
+        in proc.stderr
+    )
