@@ -14,9 +14,11 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.meltano_project import REPO
+from tests.builders import ConfigBuilder
+from tests.e2e.meltano_project import PLUGINS, REPO
 
 if TYPE_CHECKING:
+    from collections.abc import Set as AbstractSet
     from pathlib import Path
 
 DAGSTER_BIN = REPO / ".venv-dagster" / "bin"
@@ -79,3 +81,30 @@ def report(env: dict[str, str], run: str) -> tuple[dict[str, dict[str, Any]], st
     *rows, summary = proc.stdout.strip().splitlines()
     accounts = [json.loads(row) for row in rows]
     return {a["account_id"]: a for a in accounts}, summary
+
+
+def discover_catalog(api_url: str, path: Path, selected: AbstractSet[str] | None = None) -> None:
+    """The tap's catalog, discovered once, for Meltano's ``catalog`` extra.
+
+    Given a catalog (``TAP_SPINVOICES__CATALOG``), Meltano skips the discovery run each
+    account's ``meltano run`` would start (a second tap process each) and applies no select
+    rule: ``selected`` names the streams to mark selected (default: all, as meltano.yml).
+    """
+    config = path.with_name("tap-config.json")
+    config.write_text(json.dumps(ConfigBuilder(api_url).build()))
+    proc = subprocess.run(
+        [str(PLUGINS["tap-spinvoices"]), "--config", str(config), "--discover"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+    catalog = json.loads(proc.stdout)
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = (
+                    selected is None or stream["tap_stream_id"] in selected
+                )
+    path.write_text(json.dumps(catalog))

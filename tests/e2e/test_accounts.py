@@ -26,7 +26,7 @@ from spapi_emulator import numbered_partners
 from tap_spinvoices.isotime import parse_datetime
 from tests.builders import ConfigBuilder
 from tests.e2e.meltano_project import REPO, clean_env, tail
-from tests.e2e.orchestrator import launch, report, require_dagster, run_id
+from tests.e2e.orchestrator import discover_catalog, launch, report, require_dagster, run_id
 from tests.e2e.pgserver import free_port
 from tests.e2e.streams import start_emulator
 from tests.e2e.test_postgres import assert_every_stream_loaded_once_per_key
@@ -83,6 +83,7 @@ def orchestrator_env(
         DAGSTER_HOME=str(tmp_path / "dagster"),
         SPINVOICES_ACCOUNTS_FILE=str(tmp_path / "accounts.yml"),
         MELTANO_DATABASE_URI=f"sqlite:///{tmp_path / 'meltano.db'}",
+        TAP_SPINVOICES__CATALOG=str(tmp_path / "catalog.json"),  # discovered once, below
         RT_BAD="Atzr|revoked-by-the-vendor",
         **{f"RT_{account}": tokens[partner] for account, partner in GOOD.items()},
         **{f"TAP_SPINVOICES_{k.upper()}": str(v) for k, v in shared.items()},
@@ -155,6 +156,7 @@ def test_accounts_run_side_by_side_into_one_warehouse_and_one_failure_stays_alon
 ):
     require_dagster()
     write_accounts_file(tmp_path / "accounts.yml")
+    discover_catalog(partners_emulator.url, tmp_path / "catalog.json")  # every stream
 
     # Run 1: every account from START to FIRST_END, all at once.
     env = orchestrator_env(partners_emulator, postgres, tmp_path, FIRST_END)

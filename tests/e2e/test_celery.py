@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -31,8 +30,15 @@ from spapi_emulator import numbered_partners
 from tap_spinvoices.isotime import parse_datetime
 from tests.builders import ConfigBuilder
 from tests.e2e.celery_workers import CeleryWorker, WorkerUnavailableError, start_worker
-from tests.e2e.meltano_project import PLUGINS, REPO, clean_env, tail
-from tests.e2e.orchestrator import launch, report, require_dagster, run_id, start_launch
+from tests.e2e.meltano_project import REPO, clean_env, tail
+from tests.e2e.orchestrator import (
+    discover_catalog,
+    launch,
+    report,
+    require_dagster,
+    run_id,
+    start_launch,
+)
 from tests.e2e.pgserver import free_port
 from tests.e2e.redisserver import RedisUnavailableError, start_redis
 from tests.e2e.streams import start_emulator
@@ -117,29 +123,6 @@ class CeleryStack:
         return next(w for w in self.workers if w.node == node)
 
 
-def discover_catalog(emulator: EmulatorServer, root: Path) -> None:
-    """The tap's catalog, once, customer_invoices alone selected (root/catalog.json).
-
-    Meltano applies no select rule to a catalog it is given, so the selection is made here.
-    """
-    config = root / "tap-config.json"
-    config.write_text(json.dumps(ConfigBuilder(emulator.url).build()))
-    proc = subprocess.run(
-        [str(PLUGINS["tap-spinvoices"]), "--config", str(config), "--discover"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    )
-    catalog = json.loads(proc.stdout)
-    for stream in catalog["streams"]:
-        for entry in stream["metadata"]:
-            if entry["breadcrumb"] == []:
-                entry["metadata"]["selected"] = stream["tap_stream_id"] == "customer_invoices"
-    (root / "catalog.json").write_text(json.dumps(catalog))
-
-
 def write_accounts_file(path: Path) -> None:
     accounts = [{"account_id": a, "refresh_token_env": f"RT_{a}"} for a in [*GOOD, REVOKED]]
     plan = {"meltano": {"environment": "emulator"}, "accounts": accounts}
@@ -163,7 +146,7 @@ def stack(
     (root / "dagster").mkdir()
     shutil.copy(REPO / "orchestration" / "dagster.yaml", root / "dagster" / "dagster.yaml")
     write_accounts_file(root / "accounts.yml")
-    discover_catalog(emulator, root)
+    discover_catalog(emulator.url, root / "catalog.json", selected={"customer_invoices"})
     stack = CeleryStack(emulator, postgres, redis, root)
     yield stack
     stack.stop_workers()
