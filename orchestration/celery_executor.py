@@ -90,6 +90,7 @@ def check_broker(app: Celery, found: CeleryEndpoints) -> None:
             connection.ensure_connection(max_retries=1, timeout=BROKER_CONNECT_TIMEOUT)
     except Exception as exc:  # noqa: BLE001 - any transport error means the same to the user
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason.replace(found.broker, found.shown())
         raise BrokerUnreachableError(
             f"Celery broker {found.shown()} does not answer ({reason}): start it (Redis: "
             "redis-server) or fix SPINVOICES_CELERY_BROKER"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -19,14 +18,8 @@ from orchestration.meltano_run import (
     run_account,
     state_id,
 )
+from tests.unit.test_orchestration_accounts import REPO, TWO
 
-REPO = Path(__file__).resolve().parents[2]
-TWO = {
-    "accounts": [
-        {"account_id": "V1234", "refresh_token_env": "RT_V1234"},
-        {"account_id": "V5678", "refresh_token_env": "RT_V5678"},
-    ]
-}
 FAILED_RUN = """\
 2026-11-30T13:08:47.861134Z [info     ] meltano      Running catalog discovery
 2026-11-30T13:08:55.694391Z [info     ] tap-spinvoices Beginning sync of 'customer_invoices'
