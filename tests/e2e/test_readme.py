@@ -48,8 +48,8 @@ NEEDS_AMAZON = (
         "  .venv-meltano/bin/meltano --environment=prod run tap-spinvoices target-postgres"
     ),
     (
-        "mkdir -p .dagster && DAGSTER_HOME=$PWD/.dagster .venv-dagster/bin/dagster job execute "
-        "\\\n    -m orchestration.definitions -j sync_all_accounts"
+        "mkdir -p .dagster && DAGSTER_HOME=$PWD/.dagster .venv-dagster/bin/dg launch "
+        "\\\n    --job sync_all_accounts -m orchestration.definitions"
     ),
     ".venv/bin/tap-spinvoices --config config.json --check",
     ".venv/bin/tap-spinvoices --config config.json --state state.json > out.jsonl",
@@ -57,6 +57,8 @@ NEEDS_AMAZON = (
 CI_RUNS_THIS = (
     "scripts/demo",
     "bash .ci/run",
+    "scripts/demo-accounts",
+    "scripts/demo-accounts --executor celery",
     "scripts/install-dagster",
     '.venv/bin/python -m pytest -m "not e2e"',
 )
