@@ -77,8 +77,10 @@ def meltano_command(
     ("Another ... pipeline is already running").
     """
     force = ["--force"] if after_lost_attempt else []
+    # JSON: every plugin line keeps its fields (a METRIC's stream, which the console format
+    # of a structured-logging plugin drops); the account log renders it back (render_line).
     return [
-        *_meltano(plan, meltano),
+        *_meltano(plan, meltano, "--log-format=json"),
         "run",
         *force,
         f"--state-id-suffix={account.account_id}",
@@ -87,8 +89,8 @@ def meltano_command(
     ]
 
 
-def _meltano(plan: Plan, meltano: str) -> list[str]:
-    command = [meltano]
+def _meltano(plan: Plan, meltano: str, *options: str) -> list[str]:
+    command = [meltano, *options]
     if plan.meltano_environment:
         command.append(f"--environment={plan.meltano_environment}")
     return command
@@ -106,6 +108,9 @@ def account_env(plan: Plan, account: Account, base: dict[str, str]) -> dict[str,
     env.update(account_values(plan, account))
     env["TAP_SPINVOICES_ACCOUNT_ID"] = account.account_id
     env["TAP_SPINVOICES_REFRESH_TOKEN"] = token
+    # The record_count metrics give Dagster the rows per stream (record_counts); they go to
+    # the account's log, never the console. An explicit WARNING in the environment wins.
+    env.setdefault("TAP_SPINVOICES_METRICS_LOG_LEVEL", "INFO")
     env["MELTANO_SYS_DIR_ROOT"] = str(account_sys_dir(work_dir(env), account))
     # Every account's STATE in one database, whatever the folder above says.
     env.setdefault("MELTANO_DATABASE_URI", default_database_uri(env))
@@ -349,6 +354,13 @@ def lost_create_race(log_text: str) -> bool:
     return any(marker in log_text for marker in _CREATE_RACE_MARKERS)
 
 
+def _message(line: str) -> str:
+    """The message part of a console log line (all of it for any other line), ANSI removed."""
+    bare = _ANSI.sub("", line)
+    match = _MELTANO_LINE.match(bare)
+    return (match["message"] if match else bare).lstrip()
+
+
 def fold_tracebacks(lines: Iterable[str]) -> Iterator[str]:
     """The lines, each traceback box (as Meltano and singer-sdk draw them) folded into one.
 
@@ -358,19 +370,64 @@ def fold_tracebacks(lines: Iterable[str]) -> Iterator[str]:
     """
     folded = 0
     for line in lines:
-        bare = _ANSI.sub("", line).lstrip()
+        message = _message(line)
         if folded:
             folded += 1
-            if bare.startswith(_BOX_BOTTOM):
-                yield (
-                    f"(a traceback of {folded} lines, folded: the cause is the error line near "
-                    "it; run the command at the top of this log by hand to see it whole)\n"
-                )
+            if message.startswith(_BOX_BOTTOM):
+                yield _folded(folded)
                 folded = 0
-        elif bare.startswith(_BOX_TOP):
+        elif message.startswith(_BOX_TOP):
             folded = 1
         else:
             yield line
+
+
+def _folded(count: int) -> str:
+    return (
+        f"(a traceback of {count} lines, folded: the cause is the error line near it; run the "
+        "command at the top of this log by hand to see it whole)\n"
+    )
+
+
+def render_line(line: str) -> list[str]:
+    """One line of Meltano's JSON log as its console shows it: <time> [<level>] <source> <text>.
+
+    A METRIC keeps singer-sdk's own ``METRIC: {...}`` form, with its tags; an event's
+    traceback (Meltano's own ``exception``) is folded to its last line. Lines that are not
+    Meltano's JSON pass as they are.
+    """
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return [line]
+    if not isinstance(event, dict) or "event" not in event:
+        return [line]
+    source = str(event.get("string_id") or "meltano")
+    message = str(event["event"])
+    metric = event.get("metric_info")
+    if isinstance(metric, dict):
+        message = _METRIC + json.dumps(metric, sort_keys=True)
+    level = str(event.get("level", "info"))
+    rendered = [f"{event.get('timestamp', '')} [{level:<9}] {source:<14} {message}\n"]
+    exception = event.get("exception")
+    if exception:
+        size, last = _traceback_summary(exception)
+        rendered += [_folded(size), f"{last}\n"]
+    return rendered
+
+
+def _traceback_summary(exception: object) -> tuple[int, str]:
+    """How long a traceback is, and its last line (``Type: message``).
+
+    Meltano's JSON log holds it as structlog's list of exceptions, each with its frames, or
+    as text.
+    """
+    if isinstance(exception, list) and exception and isinstance(exception[-1], dict):
+        frames = sum(len(e.get("frames") or []) for e in exception if isinstance(e, dict))
+        last = exception[-1]
+        return frames, f"{last.get('exc_type', '')}: {last.get('exc_value', '')}".rstrip(": ")
+    lines = [row.strip() for row in str(exception).splitlines() if row.strip()]
+    return len(lines), lines[-1] if lines else ""
 
 
 def _write_run(command: list[str], env: dict[str, str], log: IO[str]) -> int:
@@ -386,7 +443,8 @@ def _write_run(command: list[str], env: dict[str, str], log: IO[str]) -> int:
         errors="replace",
     ) as proc:
         assert proc.stdout is not None  # noqa: S101 - stdout=PIPE above
-        log.writelines(fold_tracebacks(proc.stdout))
+        rendered = (text for line in proc.stdout for text in render_line(line))
+        log.writelines(fold_tracebacks(rendered))
     return proc.returncode
 
 

@@ -15,6 +15,7 @@ from orchestration.meltano_run import (
     lost_create_race,
     meltano_command,
     record_counts,
+    render_line,
     run_account,
     state_id,
 )
@@ -65,6 +66,7 @@ def test_each_account_runs_with_its_own_state_id_suffix_and_environment():
     account = plan.accounts[0]
     assert meltano_command(plan, account, "meltano") == [
         "meltano",
+        "--log-format=json",
         "--environment=prod",
         "run",
         "--state-id-suffix=V1234",
@@ -74,6 +76,7 @@ def test_each_account_runs_with_its_own_state_id_suffix_and_environment():
     env = account_env(plan, account, {"RT_V1234": "Atzr|one", "RT_V5678": "Atzr|two"})
     assert env["TAP_SPINVOICES_ACCOUNT_ID"] == "V1234"
     assert env["TAP_SPINVOICES_REFRESH_TOKEN"] == "Atzr|one"  # noqa: S105 - a fake token
+    assert env["TAP_SPINVOICES_METRICS_LOG_LEVEL"] == "INFO"  # the rows per stream
     assert env["MELTANO_SYS_DIR_ROOT"].endswith("/.meltano/accounts/V1234")
     assert env["MELTANO_DATABASE_URI"].endswith("/.meltano/meltano.db")
     assert state_id(plan, account, REPO) == "prod:tap-spinvoices-to-target-postgres:V1234"
@@ -82,7 +85,7 @@ def test_each_account_runs_with_its_own_state_id_suffix_and_environment():
 def test_after_a_lost_attempt_meltanos_stale_job_lock_is_overridden():
     plan = parse_plan(TWO)
     command = meltano_command(plan, plan.accounts[0], "meltano", after_lost_attempt=True)
-    assert command[:3] == ["meltano", "run", "--force"]
+    assert command[2:4] == ["run", "--force"]
 
 
 def test_a_workers_own_folder_holds_the_accounts_meltano_folders():
@@ -123,6 +126,55 @@ def test_tracebacks_are_folded_into_one_line_and_the_cause_stays():
     assert folded.count("(a traceback of ") == 2
     assert "[error    ] target-postgres Need either the sqlalchemy_url" in folded
     assert "\nBrokenPipeError\n" in folded
+
+
+def meltano_json(**event: object) -> str:
+    return json.dumps({"level": "info", "timestamp": "2026-12-01T23:32:30Z", **event}) + "\n"
+
+
+def test_meltanos_json_log_is_rendered_as_its_console_lines_metrics_with_their_stream():
+    metric = {"type": "counter", "metric": "record_count", "value": 60}
+    metric["tags"] = {"stream": "invoices", "context": {"marketplaceId": "A2Q3Y263D00KWC"}}
+    lines = [
+        meltano_json(event="Environment 'emulator' is active"),
+        meltano_json(event="METRIC", string_id="tap-spinvoices", metric_info=metric),
+        meltano_json(event="LWA: refresh_token was rejected", string_id="tap-spinvoices"),
+        "a plain line\n",
+        meltano_json(event="Extractor failed", level="error"),
+    ]
+    rendered = [text for line in lines for text in render_line(line)]
+    assert rendered[0] == (
+        "2026-12-01T23:32:30Z [info     ] meltano        Environment 'emulator' is active\n"
+    )
+    assert rendered[3] == "a plain line\n"
+    log = "".join(rendered)
+    assert record_counts(log, parse_plan(TWO)) == {"invoices": 60}
+    assert error_line(log, parse_plan(TWO)) == "tap-spinvoices: LWA: refresh_token was rejected"
+
+
+@pytest.mark.parametrize(
+    ("exception", "size", "last"),
+    [
+        (
+            "Traceback (most recent call last):\n  File x, line 1\nBrokenPipeError",
+            3,
+            "BrokenPipeError",
+        ),
+        (
+            [{"exc_type": "BrokenPipeError", "exc_value": "", "frames": [{"lineno": 1}] * 4}],
+            4,
+            "BrokenPipeError",
+        ),
+        ([{"exc_type": "OSError", "exc_value": "gone", "frames": []}], 0, "OSError: gone"),
+    ],
+)
+def test_an_events_traceback_is_folded_to_its_last_line(exception, size, last):
+    line = meltano_json(event="Task exception", level="error", exception=exception)
+    folded = (
+        f"(a traceback of {size} lines, folded: the cause is the error line near it; run the "
+        "command at the top of this log by hand to see it whole)\n"
+    )
+    assert render_line(line)[1:] == [folded, f"{last}\n"]
 
 
 def test_rows_per_stream_are_the_sum_of_the_extractors_record_counts():
