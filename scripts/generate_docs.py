@@ -48,6 +48,7 @@ MAIN_SETTINGS = tuple(
         "rate_budget_percent",
         "api_url",
         "lwa_token_url",
+        "archive_url",
     )
 )
 ENV_PREFIX = "TAP_SPINVOICES_"
@@ -95,12 +96,15 @@ def default_text(setting: Setting) -> str:
 
 
 def allowed_text(setting: Setting) -> str:
-    """The range or the choices of a setting; empty when any value of its type goes."""
+    """The range or the choices of a setting, and what it needs; empty when anything goes."""
+    parts: list[str] = []
     if setting.choices:
-        return ", ".join(f"`{choice}`" for choice in setting.choices)
+        parts.append(", ".join(f"`{choice}`" for choice in setting.choices))
     if setting.low is not None:
-        return f"{setting.low} to {setting.high}"
-    return ""
+        parts.append(f"{setting.low} to {setting.high}")
+    if setting.needs:
+        parts.append("needs " + " and ".join(f"`{name}`" for name, _ in setting.needs))
+    return "; ".join(parts)
 
 
 def row(setting: Setting) -> str:

@@ -21,6 +21,9 @@ one-line message that is safe to print (no secret, token or RDT ever goes into i
     ├── RequestTooLongError         a server refused the request line (a long nextToken)
     ├── RetriesExhaustedError       429, 5xx, resets, timeouts or malformed JSON outlived the
     │                               retry budget (or a document download failed every time)
+    ├── ArchiveError                the archive (archive_url) refused a document for good, or
+    │                               kept failing: names archive_url, the bucket or folder, the
+    │                               object and the fix
     └── OutputClosedError           the target stopped reading stdout (broken pipe)
 
 Transient faults (429, 5xx, resets, timeouts, a 200 whose body is not a JSON object) raise
@@ -141,6 +144,14 @@ class RequestTooLongError(SpinvoicesError):
 
 class RetriesExhaustedError(SpinvoicesError):
     """A transient fault kept happening until the retry budget was spent: the run fails."""
+
+
+class ArchiveError(SpinvoicesError):
+    """The archive could not store (or read) a document: the line says where and what to fix.
+
+    Raised after the store's own retries and the archive's (tap_spinvoices/archive/): the
+    document is not stored, so no record names it and no bookmark covers it.
+    """
 
 
 class OutputClosedError(SpinvoicesError):

@@ -11,12 +11,20 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tap_spinvoices.errors import ConfigError
-from tap_spinvoices.settings_declaration import DECLARED, Settings
+from tap_spinvoices.settings_declaration import (
+    ARCHIVE_ATTRIBUTES,
+    DECLARED,
+    Settings,
+    archive_config,
+    setting_named,
+)
 
 if TYPE_CHECKING:
     from datetime import timedelta
 
-__all__ = ["Settings", "parse_settings"]
+    from tap_spinvoices.archive.config import ArchiveConfig
+
+__all__ = ["Settings", "archive_is_set", "parse_archive_settings", "parse_settings"]
 
 
 def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Settings:
@@ -30,7 +38,24 @@ def parse_settings(config: dict[str, Any], *, now: datetime | None = None) -> Se
     values["end_date"] = _effective_end(
         values["start_date"], values["end_date"], values["end_lag"], now or datetime.now(UTC)
     )
-    return Settings(**values)
+    settings = Settings(**values)
+    _ = settings.archive  # the archive settings' checks across settings, now
+    return settings
+
+
+def parse_archive_settings(config: dict[str, Any]) -> ArchiveConfig | None:
+    """The archive's settings alone (None when archive_url is unset); ``ConfigError`` naming one.
+
+    What tap-spinvoices-verify reads: it needs neither the LWA credentials nor a date range.
+    """
+    attributes = set(ARCHIVE_ATTRIBUTES)
+    values = {s.attribute: s.value_in(config) for s in DECLARED if s.attribute in attributes}
+    return archive_config(values)
+
+
+def archive_is_set(config: dict[str, Any]) -> bool:
+    """Whether archive_url is set, without checking anything (discovery needs no valid config)."""
+    return config.get(setting_named("archive_url").name) not in (None, "")
 
 
 def _effective_end(

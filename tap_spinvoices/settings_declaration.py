@@ -17,6 +17,8 @@ meltano.yml (the tests say how).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Mapping  # noqa: TC003 - a Settings field type, read at run time
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta  # noqa: TC003 - Settings' field types, read at run time
 from enum import StrEnum
@@ -26,10 +28,12 @@ from singer_sdk import typing as th
 
 from tap_spinvoices import settings_readers as readers
 from tap_spinvoices.account import DEFAULT_ACCOUNT_ID
+from tap_spinvoices.archive.config import S3_ENCRYPTION, ArchiveConfig, ArchiveLocation
+from tap_spinvoices.errors import ConfigError
 from tap_spinvoices.spapi.operations import CUSTOMER_INVOICES_BY_VERSION, LWA_TOKEN_URL
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
 
     from tap_spinvoices.settings_readers import Reader
 
@@ -54,6 +58,7 @@ class Kind(StrEnum):
     BOOLEAN = "boolean"
     INTEGER = "integer"
     STRING_LIST = "list of strings"
+    OBJECT = "object"
 
 
 class Group(StrEnum):
@@ -64,6 +69,7 @@ class Group(StrEnum):
     CONNECTION = "Where to connect"
     CUSTOMER_INVOICES = "customer_invoices (Direct Fulfillment, India)"
     INVOICES_API = "Invoices API streams (Brazil)"
+    ARCHIVE = "Archiving the documents"
     TUNING = "Speed, memory and retries"
 
 
@@ -77,7 +83,7 @@ class Setting:
     group: Group
     title: str
     description: str
-    example: str | int | bool | list[str]  # a valid value other than the default
+    example: str | int | bool | list[str] | dict[str, str]  # valid, not the default
     default: str | int | bool | None = None
     unset: str | None = None  # what leaving it out means when that is not a plain default
     required: bool = False
@@ -85,6 +91,8 @@ class Setting:
     low: int | None = None
     high: int | None = None
     choices: tuple[str, ...] = ()
+    # Settings this one needs to mean anything (and that its example is given with).
+    needs: tuple[tuple[str, str], ...] = ()
     read: Reader  #: the raw config to the checked value, or ``ConfigError``
     convert: Callable[[Any], Any] = readers.unchanged  #: the checked value to the field's unit
 
@@ -100,6 +108,8 @@ class Setting:
             text += f" From {self.low} to {self.high}."
         if self.unset is not None:
             text += f" Default: {self.unset}."
+        if self.needs:
+            text += f" Needs {' and '.join(name for name, _ in self.needs)}."
         return text
 
     def integer_bounds(self) -> tuple[int, int, int]:
@@ -135,6 +145,8 @@ class Setting:
                 return th.IntegerType(minimum=self.low, maximum=self.high)
             case Kind.STRING_LIST:
                 return th.ArrayType(th.StringType())
+            case Kind.OBJECT:
+                return th.ObjectType(additional_properties=True)
 
 
 def declare(  # noqa: PLR0913 - the declaration of a setting has this many parts
@@ -143,7 +155,7 @@ def declare(  # noqa: PLR0913 - the declaration of a setting has this many parts
     *,
     title: str,
     description: str,
-    example: str | int | bool | list[str],
+    example: str | int | bool | list[str] | dict[str, str],
     name: str | None = None,
     default: str | int | bool | None = None,
     unset: str | None = None,
@@ -152,6 +164,7 @@ def declare(  # noqa: PLR0913 - the declaration of a setting has this many parts
     low: int | None = None,
     high: int | None = None,
     choices: tuple[str, ...] = (),
+    needs: tuple[tuple[str, str], ...] = (),
     read: Reader | None = None,
     convert: Callable[[Any], Any] = readers.unchanged,
 ) -> Any:  # noqa: ANN401 - typed by the field it declares, as dataclasses.field
@@ -178,6 +191,7 @@ def declare(  # noqa: PLR0913 - the declaration of a setting has this many parts
             low=low,
             high=high,
             choices=choices,
+            needs=needs,
             read=read or _reader_of(kind, choices=choices),
             convert=convert,
         )
@@ -201,6 +215,8 @@ def _reader_of(kind: Kind, *, choices: tuple[str, ...]) -> Reader:
             return readers.whole_number
         case Kind.STRING_LIST:
             return readers.string_list()
+        case Kind.OBJECT:
+            return readers.flat_object
 
 
 @dataclass(frozen=True)
@@ -398,6 +414,90 @@ class Settings:
         example=False,
         default=True,
     )
+    archive_url: ArchiveLocation | None = declare(
+        Kind.STRING,
+        Group.ARCHIVE,
+        title="Archive URL",
+        description=(
+            "Where every customer invoice PDF is stored, exactly once, before its record is "
+            "written: a local folder (/srv/invoices or file:///srv/invoices, which must exist), "
+            "s3://bucket/prefix (AWS or S3-compatible), gs://bucket/prefix, "
+            "az://container/prefix or abfss://container@account.dfs.core.windows.net/prefix. "
+            "Credentials and endpoint come from the cloud's standard environment variables or "
+            "archive_options (docs/archive.md)."
+        ),
+        example="s3://acme-invoices/spapi",
+        unset="no archive",
+        read=readers.archive_location,
+    )
+    archive_options: Mapping[str, str | bool] = declare(
+        Kind.OBJECT,
+        Group.ARCHIVE,
+        title="Archive store options",
+        description=(
+            "Options of the store, as obstore names them (S3Config, GCSConfig, AzureConfig), "
+            'e.g. {"region": "eu-west-1", "endpoint": "https://s3.example.com", '
+            '"access_key_id": "...", "secret_access_key": "..."}; plain http endpoints only to '
+            "a loopback host. Secret: never logged."
+        ),
+        example={"region": "eu-west-1"},
+        unset="the cloud's standard environment variables (AWS_*, GOOGLE_*, AZURE_STORAGE_*)",
+        secret=True,
+        needs=(("archive_url", "s3://acme-invoices/spapi"),),
+    )
+    archive_server_side_encryption: str | None = declare(
+        Kind.STRING,
+        Group.ARCHIVE,
+        title="Archive server-side encryption (S3)",
+        description=(
+            "S3 server-side encryption of every archived object: AES256 (SSE-S3), aws:kms "
+            "(SSE-KMS) or aws:kms:dsse. The invoices carry customers' names and addresses."
+        ),
+        example="aws:kms",
+        unset="the bucket's default encryption",
+        choices=S3_ENCRYPTION,
+        needs=(("archive_url", "s3://acme-invoices/spapi"),),
+        read=readers.choice("encryption"),
+    )
+    archive_kms_key_id: str | None = declare(
+        Kind.STRING,
+        Group.ARCHIVE,
+        title="Archive KMS key (S3)",
+        description="The KMS key (id or ARN) of SSE-KMS for archived objects.",
+        example="arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        unset="the account's AWS managed key for S3",
+        needs=(
+            ("archive_url", "s3://acme-invoices/spapi"),
+            ("archive_server_side_encryption", "aws:kms"),
+        ),
+    )
+    archive_uploads_in_flight: int = declare(
+        Kind.INTEGER,
+        Group.ARCHIVE,
+        title="Archive uploads in flight",
+        description="How many documents are uploaded at once.",
+        example=128,
+        default=64,
+        low=1,
+        high=256,
+        needs=(("archive_url", "s3://acme-invoices/spapi"),),
+    )
+    archive_bytes_in_flight: int = declare(
+        Kind.INTEGER,
+        Group.ARCHIVE,
+        name="archive_mb_in_flight",
+        title="Archive memory in flight (MB)",
+        description=(
+            "Memory for documents being uploaded (a larger document goes alone), taken from "
+            "buffer_mb."
+        ),
+        example=64,
+        default=16,
+        low=1,
+        high=1024,
+        needs=(("archive_url", "s3://acme-invoices/spapi"),),
+        convert=readers.mebibytes,
+    )
     window: timedelta = declare(
         Kind.INTEGER,
         Group.TUNING,
@@ -428,7 +528,10 @@ class Settings:
         Group.TUNING,
         name="buffer_mb",
         title="Read-ahead buffer (MB)",
-        description="Memory for windows fetched ahead of their turn.",
+        description=(
+            "Memory for windows fetched ahead of their turn; with archive_url, the uploads' "
+            "archive_mb_in_flight is taken from it (a quarter always stays for reading ahead)."
+        ),
         example=64,
         default=32,
         low=4,
@@ -563,6 +666,14 @@ class Settings:
         hosts = SANDBOX_ENDPOINTS if self.sandbox else ENDPOINTS
         return hosts[self.region or default_region]
 
+    @functools.cached_property
+    def archive(self) -> ArchiveConfig | None:
+        """The archive_* settings as one checked value; None when archive_url is unset.
+
+        parse_settings reads it once, so its cross-setting checks run with the others.
+        """
+        return archive_config({spec.name: getattr(self, spec.name) for spec in fields(self)})
+
     @property
     def invoice_filters(self) -> dict[str, str]:
         """Query filters of getInvoices, from the invoice_* settings."""
@@ -574,6 +685,52 @@ class Settings:
         if self.invoice_transaction_type:
             filters["transactionType"] = self.invoice_transaction_type
         return filters
+
+
+# What the archive needs besides the ARCHIVE group (its retries and timeout are the tap's).
+ARCHIVE_ATTRIBUTES: Final = (
+    "archive_url",
+    "archive_options",
+    "archive_server_side_encryption",
+    "archive_kms_key_id",
+    "archive_uploads_in_flight",
+    "archive_bytes_in_flight",
+    "max_retries",
+    "request_timeout_s",
+)
+_ARCHIVE_COMPANIONS: Final = {
+    "archive_options": "archive_options",
+    "archive_server_side_encryption": "archive_server_side_encryption",
+    "archive_kms_key_id": "archive_kms_key_id",
+}
+
+
+def archive_config(values: Mapping[str, Any]) -> ArchiveConfig | None:
+    """The archive's settings from checked values (ARCHIVE_ATTRIBUTES), or None.
+
+    ``ConfigError`` when they do not go together: an option without archive_url, SSE on a
+    store without it, a KMS key without SSE-KMS.
+    """
+    location = values["archive_url"]
+    if location is None:
+        for attribute, name in _ARCHIVE_COMPANIONS.items():
+            if values[attribute]:
+                raise ConfigError(
+                    name,
+                    "is set but archive_url is not",
+                    "set archive_url to where the documents go, or remove it",
+                )
+        return None
+    return ArchiveConfig(
+        location=location,
+        options=values["archive_options"],
+        server_side_encryption=values["archive_server_side_encryption"],
+        kms_key_id=values["archive_kms_key_id"],
+        uploads_in_flight=values["archive_uploads_in_flight"],
+        bytes_in_flight=values["archive_bytes_in_flight"],
+        max_attempts=values["max_retries"],
+        request_timeout_s=values["request_timeout_s"],
+    )
 
 
 def declared_settings(settings_class: type) -> tuple[Setting, ...]:

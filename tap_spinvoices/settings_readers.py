@@ -10,7 +10,6 @@ reader and a unit per setting; settings.parse_settings runs them. Pure: no I/O.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from collections.abc import Callable, Mapping
 from datetime import timedelta
@@ -18,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeAlias
 from urllib.parse import urlsplit
 
 from tap_spinvoices.account import ACCOUNT_ID_PATTERN
+from tap_spinvoices.archive.config import ArchiveLocation, is_loopback_host, parse_archive_url
 from tap_spinvoices.errors import ConfigError
 from tap_spinvoices.isotime import parse_datetime
 
 if TYPE_CHECKING:
     from datetime import datetime
 
-_LOOPBACK_NAMES: Final = frozenset({"localhost"})
 _MEBIBYTE: Final = 1024 * 1024
 _TWO: Final = 2  # "use a or b"; more choices read "use one of a, b, c"
 
@@ -45,7 +44,7 @@ class Declared(Protocol):
         """Whether the config must give it."""
 
     @property
-    def example(self) -> str | int | bool | list[str]:
+    def example(self) -> str | int | bool | list[str] | dict[str, str]:
         """A valid value other than the default."""
 
     @property
@@ -181,13 +180,47 @@ def url(setting: Declared, config: Mapping[str, Any]) -> str | None:
             f"{value!r} is not an http(s) URL",
             "write it like https://host or http://127.0.0.1:8080",
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
         raise ConfigError(
             name,
             f"plain http is only allowed to a loopback host, not {parts.hostname!r}",
             "use https, or http://127.0.0.1 for the local emulator",
         )
     return str(value)
+
+
+def archive_location(setting: Declared, config: Mapping[str, Any]) -> ArchiveLocation | None:
+    """archive_url, split into store, bucket or folder and prefix; None when unset."""
+    value = config.get(setting.name)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ConfigError(setting.name, "must be a string", "e.g. s3://bucket/prefix")
+    return parse_archive_url(value)
+
+
+def flat_object(setting: Declared, config: Mapping[str, Any]) -> dict[str, str | bool]:
+    """An object of names to strings, numbers or booleans (numbers kept as text); {} unset.
+
+    Meltano passes an object setting from the environment as JSON text: read that too. The
+    values may be secrets (archive_options): no message quotes them.
+    """
+    name = setting.name
+    value = config.get(name) or {}
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str | int | float | bool) for k, v in value.items()
+    ):
+        raise ConfigError(
+            name,
+            "must be an object of option names to strings, numbers or booleans",
+            f"write it like {json.dumps(setting.example)}",
+        )
+    return {k: v if isinstance(v, bool) else str(v) for k, v in value.items()}
 
 
 # Units: the checked value as the code reads it.
@@ -250,12 +283,3 @@ def _not_a_datetime(name: str, value: object) -> ConfigError:
         f"{value!r} is not an ISO 8601 date-time",
         f"write it like 2024-01-01T00:00:00Z (setting {name})",
     )
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

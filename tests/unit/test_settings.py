@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import json
 import re
 import types
@@ -88,6 +89,7 @@ def test_json_schema_lists_every_declared_setting_in_declared_order():
     assert [name for name, prop in properties.items() if prop.get("secret")] == [
         "lwa_client_secret",
         "refresh_token",
+        "archive_options",
     ]
 
 
@@ -103,9 +105,14 @@ def test_json_schema_carries_the_declared_range_and_default(setting):
     assert f"From {setting.low} to {setting.high}." in prop["description"]
 
 
+def with_needs(setting: Setting) -> dict[str, Any]:
+    """The required settings and those ``setting`` needs to mean anything (its ``needs``)."""
+    return minimal() | dict(setting.needs)
+
+
 @pytest.mark.parametrize("setting", DECLARED, ids=ids)
 def test_declared_example_is_valid_and_not_the_default(setting):
-    config = minimal() | {setting.name: setting.example}
+    config = with_needs(setting) | {setting.name: setting.example}
 
     jsonschema.validate(config, json_schema())
     parse_settings(config, now=NOW)
@@ -114,9 +121,9 @@ def test_declared_example_is_valid_and_not_the_default(setting):
 
 @pytest.mark.parametrize("setting", DECLARED, ids=ids)
 def test_every_declared_setting_is_read_into_the_parsed_settings(setting):
-    with_example = minimal() | {setting.name: setting.example}
+    with_example = with_needs(setting) | {setting.name: setting.example}
 
-    assert parse_settings(with_example, now=NOW) != parse_settings(minimal(), now=NOW)
+    assert parse_settings(with_example, now=NOW) != parse_settings(with_needs(setting), now=NOW)
 
 
 def is_of_type(value: object, hint: Any) -> bool:
@@ -127,6 +134,11 @@ def is_of_type(value: object, hint: Any) -> bool:
     if origin is tuple:
         (item, _) = typing.get_args(hint)
         return isinstance(value, tuple) and all(isinstance(v, item) for v in value)
+    if origin is collections.abc.Mapping:
+        key, item = typing.get_args(hint)
+        return isinstance(value, origin) and all(
+            is_of_type(k, key) and is_of_type(v, item) for k, v in value.items()
+        )
     if hint is type(None):
         return value is None
     return isinstance(value, hint)
@@ -135,7 +147,7 @@ def is_of_type(value: object, hint: Any) -> bool:
 @pytest.mark.parametrize("setting", DECLARED, ids=ids)
 def test_every_setting_is_read_into_its_field_in_the_field_type(setting):
     hint = typing.get_type_hints(Settings)[setting.attribute]
-    for config in (minimal(), minimal() | {setting.name: setting.example}):
+    for config in (with_needs(setting), with_needs(setting) | {setting.name: setting.example}):
         value = getattr(parse_settings(config, now=NOW), setting.attribute)
         assert is_of_type(value, hint), f"{setting.attribute}={value!r} is not a {hint}"
 
@@ -216,10 +228,10 @@ def test_declared_defaults_are_what_leaving_a_setting_out_means():
 def test_whole_number_setting_accepts_exactly_its_declared_range(setting):
     default, low, high = setting.integer_bounds()
     for accepted in (low, high, str(high)):
-        parse_settings(minimal() | {setting.name: accepted}, now=NOW)
+        parse_settings(with_needs(setting) | {setting.name: accepted}, now=NOW)
     for refused in (low - 1, high + 1, 2.5, True):
         with pytest.raises(ConfigError) as error:
-            parse_settings(minimal() | {setting.name: refused}, now=NOW)
+            parse_settings(with_needs(setting) | {setting.name: refused}, now=NOW)
         assert str(error.value) == (
             f"Config error in '{setting.name}': {refused!r} is not a whole number from {low} "
             f"to {high}. Fix: set {setting.name} between {low} and {high} or remove it "
