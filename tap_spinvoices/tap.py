@@ -25,6 +25,7 @@ from singer_sdk.singerlib import StateMessage
 from typing_extensions import override
 
 from tap_spinvoices.account import declared_keys, keys_with_account
+from tap_spinvoices.archive import open_archive
 from tap_spinvoices.check import CHECK_OPTION, run_check
 from tap_spinvoices.errors import (
     CatalogError,
@@ -37,7 +38,7 @@ from tap_spinvoices.logs import apply_metrics_level, drop_expected_failure_lines
 from tap_spinvoices.output.schema_once import SchemaOnceWriter
 from tap_spinvoices.output.writer import OrjsonSingerWriter
 from tap_spinvoices.sdk_compat import ConfigCheckedTap, cli_config, stream_logger
-from tap_spinvoices.settings import Settings, parse_settings
+from tap_spinvoices.settings import Settings, archive_is_set, parse_settings
 from tap_spinvoices.settings_declaration import json_schema
 from tap_spinvoices.spapi.session import ApiConnection, TokensAndBudgets, open_connection
 from tap_spinvoices.streams import (
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     import click
     from singer_sdk import Stream
 
+    from tap_spinvoices.archive.archiver import Archive
     from tap_spinvoices.sync.run_context import RunContext
 
 STREAM_TYPES: tuple[type[Stream], ...] = (
@@ -84,6 +86,7 @@ class TapSpinvoices(ConfigCheckedTap):
     message_writer_class = SchemaOnceWriter
 
     _settings: Settings | None = None
+    _archive: Archive | None = None
 
     @override
     def __init__(self, **kwargs: Any) -> None:
@@ -103,8 +106,11 @@ class TapSpinvoices(ConfigCheckedTap):
         """Our checks run first: they name the setting and the fix in one line.
 
         The SDK's JSON schema check then catches wrong types in anything we do not read.
+        The archive's store is opened here too (no I/O), so its options are checked before
+        any request.
         """
         self._settings = parse_settings(dict(self.config))
+        _ = self.archive
 
     @override
     def config_schema_error(self, error: ConfigValidationError) -> Exception:
@@ -121,6 +127,26 @@ class TapSpinvoices(ConfigCheckedTap):
         if self._settings is None:
             self._settings = parse_settings(dict(self.config))
         return self._settings
+
+    @property
+    def archive(self) -> Archive | None:
+        """The document archive of this run (archive_url), or None when it is unset."""
+        settings = self.settings
+        if self._archive is None and settings.archive is not None:
+            self._archive = open_archive(settings.archive, settings.account_id)
+            location = settings.archive.location
+            encryption = settings.archive.server_side_encryption
+            self.logger.info(
+                "Archive: every customer invoice PDF is stored under %s before its record%s",
+                location.uri("").rstrip("/"),
+                f" (server-side encryption {encryption})" if encryption else "",
+            )
+        return self._archive
+
+    @property
+    def archive_is_set(self) -> bool:
+        """Whether archive_url is set (for discovery, which needs no valid settings)."""
+        return archive_is_set(dict(self.config))
 
     @property
     def tokens_and_budgets(self) -> TokensAndBudgets:

@@ -9,15 +9,15 @@ absent or empty) is written under a key made from its content, with a WARNING
 
 from __future__ import annotations
 
-import binascii
 import calendar
+import functools
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-import pybase64
+from singer_sdk.singerlib import Metadata
 from typing_extensions import override
 
 from tap_spinvoices.errors import RecordTooLargeError, unexpected_response
@@ -25,6 +25,7 @@ from tap_spinvoices.spapi import operations
 from tap_spinvoices.spapi.client import request_id_of
 from tap_spinvoices.spapi.paging import FollowUpForms
 from tap_spinvoices.spapi.responses import json_type
+from tap_spinvoices.streams import customer_invoice_files
 from tap_spinvoices.streams.pager import PageBounds, ParsedPage, WindowRequest, follow_pages
 from tap_spinvoices.streams.schemas import load_schema
 from tap_spinvoices.sync.bookmarks import format_instant
@@ -38,12 +39,16 @@ if TYPE_CHECKING:
     from singer_sdk.singerlib import Catalog, MetadataMapping
 
     from tap_spinvoices.spapi.client import SpApiClient
+    from tap_spinvoices.spapi.session import ApiConnection
     from tap_spinvoices.streams.pager import PageClient
+    from tap_spinvoices.sync.windowed_stream import PreparePage
 
 OPERATION: Final = operations.CUSTOMER_INVOICES_OPERATION_ID
 PAGE_LIMIT: Final = 100  # getCustomerInvoices: limit maximum 100
 # Fields computed from the decoded PDF: 4 us an invoice, so only when selected.
 DIGEST_FIELDS: Final = frozenset({"content_sha256", "content_bytes"})
+# With the archive on, always written: where the PDF is, and what it is.
+ARCHIVE_FIELDS: Final = frozenset({customer_invoice_files.ARCHIVE_URI, *DIGEST_FIELDS})
 # Rough per-record overhead beyond the content, for the read-ahead memory budget.
 _RECORD_OVERHEAD_BYTES: Final = 400
 # The key of an invoice Amazon sent without a purchaseOrderNumber: this prefix and the first
@@ -203,7 +208,7 @@ def build_record(
     content = invoice["content"]
     record = {PO_FIELD: substitute_key(content) if number is None else number, "content": content}
     if digests:
-        digest, size = _pdf_digest(content)
+        digest, size = customer_invoice_files.pdf_digest(content)
         if "content_sha256" in digests:
             record["content_sha256"] = digest
         if "content_bytes" in digests:
@@ -308,22 +313,6 @@ class _LastAnswer:
         return parse
 
 
-def _pdf_digest(content: object) -> tuple[str | None, int | None]:
-    if not isinstance(content, str):
-        return None, None
-    try:
-        # The usual case, one clean Base64 string. pybase64 decodes with SIMD: 1.2 us for
-        # 2.7 KB, where CPython's binascii takes 12 us (benchmarks/README.md).
-        pdf = pybase64.b64decode(content, validate=True)
-    except (binascii.Error, ValueError):
-        try:
-            # Amazon sends one Base64 string; tolerate line breaks, reject anything else.
-            pdf = pybase64.b64decode("".join(content.split()), validate=True)
-        except (binascii.Error, ValueError):
-            return None, None
-    return hashlib.sha256(pdf).hexdigest(), len(pdf)
-
-
 class CustomerInvoicesStream(WindowedStream):
     """Customer invoices (Base64 PDF) of Direct Fulfillment purchase orders (India, EU).
 
@@ -355,17 +344,60 @@ class CustomerInvoicesStream(WindowedStream):
     @property
     @override
     def metadata(self) -> MetadataMapping:
-        """Standard metadata, with the PDF digests not selected by default.
+        """Standard metadata, with what is selected by default depending on the archive.
 
-        content_sha256 and content_bytes decode every PDF (4 us an invoice, as much as
-        the rest of the tap's work): they are written when a catalog selects them. A
-        catalog that lists the stream keeps its own metadata as it is.
+        No archive: the PDF digests are not selected by default (they decode every PDF, 4 us
+        an invoice, as much as the rest of the tap's work), nor ``archive_uri``. With the
+        archive (docs/archive.md): ``archive_uri`` and the digests are always written
+        (automatic), and ``content`` is not selected by default, since the archive holds the
+        PDF. A catalog that lists the stream keeps its own selection otherwise.
         """
         metadata = super().metadata
+        archived = self.run.archive_is_set
+        if archived:
+            for name in ARCHIVE_FIELDS:
+                entry = metadata.setdefault(("properties", name), Metadata())
+                entry.inclusion = Metadata.InclusionType.AUTOMATIC
         if not self._in_input_catalog:
-            for name in DIGEST_FIELDS:
+            unselected = {customer_invoice_files.CONTENT} if archived else ARCHIVE_FIELDS
+            for name in unselected:
                 metadata[("properties", name)].selected_by_default = False
         return metadata
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The records of a partition; with the archive, a line of what it stored so far."""
+        yield from super().get_records(context)
+        archive = self.run.archive
+        if archive is not None:
+            counts = archive.counts()
+            self.logger.info(
+                "customer_invoices: archive: %d PDFs stored (%.1f MB), %d already there, in %s",
+                counts.created,
+                counts.created_bytes / 1e6,
+                counts.reused,
+                archive.config.location.uri("").rstrip("/"),
+            )
+
+    @property
+    @override
+    def windows_within_utc_days(self) -> bool:
+        """With the archive: each window within one UTC day, the day in the PDFs' names."""
+        return self.run.archive is not None
+
+    @override
+    def prepare_page(self, connection: ApiConnection) -> PreparePage | None:
+        """With the archive: store each page's PDFs before the page may be written."""
+        del connection
+        archive = self.run.archive
+        if archive is None:
+            return None
+        return functools.partial(
+            customer_invoice_files.archive_page,
+            archive.uploads(),
+            keep_content=bool(self.mask[("properties", customer_invoice_files.CONTENT)]),
+            logger=self.logger,
+        )
 
     _history_warned = False
 
@@ -385,12 +417,16 @@ class CustomerInvoicesStream(WindowedStream):
         """Pages of getCustomerInvoices for one window and party."""
         party = (context or {}).get("ship_from_party_id")
         settings = self.run.settings
+        # With the archive, the digests come from the archived bytes (prepare_page).
+        digests = frozenset(
+            f for f in DIGEST_FIELDS if self.mask[("properties", f)] and self.run.archive is None
+        )
         return window_pages(
             client,
             window,
             party=party,
             api_version=settings.df_api_version,
-            digests=frozenset(f for f in DIGEST_FIELDS if self.mask[("properties", f)]),
+            digests=digests,
             # A page at most a quarter of the read-ahead budget: as ordered_fetch assumes of
             # a page before it has seen one, so four windows fill the budget.
             bounds=PageBounds(settings.buffer_bytes // 4, settings.max_record_bytes),

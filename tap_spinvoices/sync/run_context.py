@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from singer_sdk import Stream
 
+    from tap_spinvoices.archive.archiver import Archive
     from tap_spinvoices.settings import Settings
     from tap_spinvoices.spapi.session import ApiConnection
 
@@ -35,6 +36,14 @@ class RunContext(Protocol):
 
     def open_connection(self, default_region: str) -> AbstractAsyncContextManager[ApiConnection]:
         """An SP-API connection for the running event loop, closed when the block ends."""
+
+    @property
+    def archive(self) -> Archive | None:
+        """Where documents are stored before their records are written; None: no archive."""
+
+    @property
+    def archive_is_set(self) -> bool:
+        """Whether archive_url is set (read without checking the settings, for discovery)."""
 
     @property
     def streams(self) -> Mapping[str, Stream]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import gc
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from singer_sdk.helpers.conform import TypeConformanceLevel
@@ -25,6 +25,7 @@ from tap_spinvoices.sync.bookmarks import (
 from tap_spinvoices.sync.dedup import AdjacentWindowDeduplicator
 from tap_spinvoices.sync.events import Page, PartDone, PreludeDone, PreludeEvent, PreludeRecords
 from tap_spinvoices.sync.ordered_fetch import fetch_in_order
+from tap_spinvoices.sync.ordered_stage import OrderedStage
 from tap_spinvoices.sync.progress import SyncProgress
 from tap_spinvoices.sync.windows import Window, plan_windows
 
@@ -40,9 +41,13 @@ if TYPE_CHECKING:
 
     # The phase before the windows, on the windows' connection (see WindowedStream.prelude).
     Prelude = Callable[[ApiConnection], AsyncIterator[PreludeEvent]]
+    # Work on one page's new records (on the I/O thread) before they may be written.
+    PreparePage = Callable[[Window, list[dict[str, Any]]], Awaitable[None]]
 
 # Items (pages or window ends) waiting between the I/O thread and the SDK's thread.
 _PENDING_ITEMS: Final = 8
+# Pages whose preparation (``prepare_page``: uploads to the archive) is under way, in order.
+_PREPARING_PAGES: Final = 4
 
 Record = dict[str, Any]
 
@@ -69,15 +74,12 @@ class _WindowReader(EventReader[Record]):
     stream: WindowedStream
     plan: SyncPlan
     progress: SyncProgress
-    key: str
-    dedup: AdjacentWindowDeduplicator = field(default_factory=AdjacentWindowDeduplicator)
 
     @override
     def page_records(self, page: Page[Record]) -> list[Record]:
-        """The page's records not already written by the window before."""
+        """The page's records (repeats of the window before were dropped on the I/O thread)."""
         self.progress.add_records(len(page.items))
-        is_new, key = self.dedup.is_new, self.key
-        return [r for r in page.items if is_new(r[key])]
+        return page.items
 
     @override
     def prelude_records(self, prelude: PreludeRecords) -> list[Record]:
@@ -89,7 +91,6 @@ class _WindowReader(EventReader[Record]):
     def part_done(self, done: PartDone) -> None:
         """Move the bookmark to the end of a window whose records are all written."""
         write_bookmark(self.plan.state, self.plan.windows[done.part].end)
-        self.dedup.next_window()
         self.progress.window_done()
 
     @override
@@ -162,6 +163,22 @@ class WindowedStream(BookmarkMovedByStream, ApiStream):
         del context, state
         return None
 
+    @property
+    def windows_within_utc_days(self) -> bool:
+        """Whether no window may cross a UTC midnight (each names one day: the archive's)."""
+        return False
+
+    def prepare_page(self, connection: ApiConnection) -> PreparePage | None:
+        """Hook: work on each page's new records before they cross to the SDK's thread.
+
+        Runs on the I/O thread, started as each page is delivered in window order (after the
+        repeats of the window before were dropped), several pages at once; a page crosses,
+        in order, only once its work is done, and the first failure stops the sync after the
+        pages and window ends before it. None (here): nothing to do, no stage.
+        """
+        del connection
+        return None
+
     def check_range(self, start: datetime, end: datetime) -> None:
         """Hook: look at the range a partition is about to sync (e.g. to warn); no-op here."""
         del start, end
@@ -173,7 +190,7 @@ class WindowedStream(BookmarkMovedByStream, ApiStream):
         plan = self.plan_sync(context)
         if plan is None:
             return
-        reader = _WindowReader(self, plan, self._progress(plan, context), self.dedup_key)
+        reader = _WindowReader(self, plan, self._progress(plan, context))
         events = self._events(plan, context)
         yield from self.write_events(events, reader, plan.state, self._page_writer())
         reader.log_summary(events.connection)
@@ -190,6 +207,7 @@ class WindowedStream(BookmarkMovedByStream, ApiStream):
             settings.end_date,
             max_length=self.max_window or settings.window,
             min_count=settings.max_concurrency if self.split_for_parallelism else 1,
+            within_utc_days=self.windows_within_utc_days,
         )
         self.check_range(start, settings.end_date)
         # The prelude reads its copy on the I/O thread while this thread changes the state.
@@ -253,15 +271,45 @@ class WindowedStream(BookmarkMovedByStream, ApiStream):
             def pages(_index: int, window: Window) -> AsyncIterator[tuple[list[Record], int]]:
                 return self.window_pages(connection.client, window, context)
 
-            await fetch_in_order(
-                plan.windows,
-                pages,
-                deliver,
-                max_in_flight=settings.max_concurrency,
-                buffer_bytes=settings.buffer_bytes,
-            )
+            prepare = self.prepare_page(connection)
+
+            def work(event: Page[Record] | PartDone) -> Awaitable[None] | None:
+                if prepare is None or not isinstance(event, Page) or not event.items:
+                    return None
+                return prepare(plan.windows[event.part], event.items)
+
+            async with OrderedStage(work, deliver, max_pending=_PREPARING_PAGES) as stage:
+                await fetch_in_order(
+                    plan.windows,
+                    pages,
+                    _new_records_only(self.dedup_key, stage.put),
+                    max_in_flight=settings.max_concurrency,
+                    buffer_bytes=settings.buffer_bytes,
+                )
+                await stage.finish()
 
         return self.fetch_events(fetch, max_pending=_PENDING_ITEMS)
+
+
+def _new_records_only(
+    key: str, deliver: Callable[[Page[Record] | PartDone], Awaitable[None]]
+) -> Callable[[Page[Record] | PartDone], Awaitable[None]]:
+    """``deliver``, with each page's records already written by the window before dropped.
+
+    On the I/O thread, in window order, so whatever works on a page next (the archive)
+    sees each invoice once, as the output does.
+    """
+    dedup = AdjacentWindowDeduplicator()
+
+    async def deliver_new(event: Page[Record] | PartDone) -> None:
+        if isinstance(event, PartDone):
+            dedup.next_window()
+            await deliver(event)
+            return
+        is_new = dedup.is_new
+        await deliver(Page(event.part, [r for r in event.items if is_new(r[key])], event.size))
+
+    return deliver_new
 
 
 @functools.cache

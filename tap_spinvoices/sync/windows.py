@@ -44,6 +44,7 @@ def plan_windows(
     *,
     max_length: timedelta,
     min_count: int = 1,
+    within_utc_days: bool = False,
 ) -> list[Window]:
     """Cut [start, end) into equal whole-second windows, contiguous and ascending.
 
@@ -52,6 +53,10 @@ def plan_windows(
     when the range is long enough, so that a short range is still fetched by several requests
     at once rather than one chain of pages. Both ends are floored to whole seconds: the
     sub-second tail of ``end`` is picked up by the next run, which starts at this run's end.
+
+    With ``within_utc_days``, a window that would cross a UTC midnight is cut there too, so
+    every window lies within one UTC day and names the day its invoices were created on
+    (the archive files them by that day, and a re-run must name them alike).
     """
     start, end = _floor_second(start), _floor_second(end)
     total = (end - start).total_seconds()
@@ -66,9 +71,16 @@ def plan_windows(
     cursor = start
     while cursor < end:
         upper = min(cursor + step, end)
+        if within_utc_days:
+            upper = min(upper, _next_utc_midnight(cursor))
         windows.append(Window(cursor, upper))
         cursor = upper
     return windows
+
+
+def _next_utc_midnight(moment: datetime) -> datetime:
+    day = moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day + timedelta(days=1)
 
 
 def api_timestamp(moment: datetime) -> str:

@@ -56,10 +56,10 @@ class PostProcessingStream(CustomerInvoicesStream):
         return row
 
 
-def test_default_run_writes_pages_directly_without_the_unselected_digests():
+def test_default_run_writes_pages_directly_without_the_unselected_digests_and_archive_uri():
     direct = decide(tap_with())
     assert isinstance(direct, RecordPageWriter)
-    assert set(direct._deselected) == {"content_sha256", "content_bytes"}
+    assert set(direct._deselected) == {"content_sha256", "content_bytes", "archive_uri"}
 
 
 @pytest.mark.parametrize(
