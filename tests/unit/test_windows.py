@@ -83,3 +83,36 @@ def test_api_timestamp_is_utc_with_milliseconds_and_z():
 
 def timezone_plus_two():
     return timezone(timedelta(hours=2))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "min_count"),
+    [
+        (T0 + timedelta(hours=23), T0 + timedelta(days=1, hours=1), 1),
+        (T0 + timedelta(hours=23), T0 + timedelta(days=1, hours=1), 16),
+        (T0 + timedelta(hours=5, minutes=7), T0 + timedelta(days=9, hours=3), 16),
+        (T0, T0 + timedelta(days=30), 1),
+    ],
+)
+def test_windows_within_utc_days_never_cross_a_midnight_and_still_cover_the_range(
+    start, end, min_count
+):
+    windows = plan_windows(
+        start, end, max_length=timedelta(hours=24), min_count=min_count, within_utc_days=True
+    )
+
+    assert windows[0].start == start
+    assert windows[-1].end == end
+    assert all(a.end == b.start for a, b in itertools.pairwise(windows))
+    assert all(w.start.date() == (w.end - timedelta(microseconds=1)).date() for w in windows)
+    assert all(w.end - w.start <= timedelta(hours=24) for w in windows)
+
+
+def test_a_window_across_midnight_is_cut_there_when_within_utc_days():
+    start, end = T0 + timedelta(hours=22), T0 + timedelta(hours=26)
+
+    whole = plan_windows(start, end, max_length=timedelta(hours=24))
+    cut = plan_windows(start, end, max_length=timedelta(hours=24), within_utc_days=True)
+
+    assert whole == [Window(start, end)]
+    assert cut == [Window(start, T0 + DAY), Window(T0 + DAY, end)]
