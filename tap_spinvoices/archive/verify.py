@@ -270,3 +270,7 @@ def _printer() -> Callable[[str], None]:
         print(line, flush=True)  # noqa: T201 - the command's report is its output
 
     return say
+
+
+if __name__ == "__main__":
+    main()
