@@ -232,7 +232,7 @@ class ArchiveConfig:
     options: Mapping[str, str | bool] = field(default_factory=dict, repr=False)
     server_side_encryption: str | None = None
     kms_key_id: str | None = None
-    uploads_in_flight: int = 32
+    uploads_in_flight: int = 64
     bytes_in_flight: int = 16 * 1024 * 1024
     max_attempts: int = 8
     request_timeout_s: float = 60.0

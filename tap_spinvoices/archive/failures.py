@@ -10,8 +10,9 @@ Who retries what:
   connection errors and dropped connections itself, with exponential back-off
   (``RetryConfig``, built from the ``max_retries`` setting in stores.py).
 - The archive retries what obstore does not: a PUT that timed out (obstore retries timeouts
-  of read-only requests only), a 429, and an upload the store received corrupted (S3
-  BadDigest: its SHA-256 checksum did not match). A repeated conditional PUT is safe: when the
+  of read-only requests only), a 429, an upload the store received corrupted (S3
+  BadDigest: its SHA-256 checksum did not match), and S3's 409 ConditionalRequestConflict
+  (two conditional PUTs of one name at once). A repeated conditional PUT is safe: when the
   first attempt did land, the second finds the object and reuses it.
 - Everything else is permanent: the run stops with one line naming archive_url, the bucket
   or folder, the object and the fix.
@@ -57,6 +58,9 @@ _SERVER_ERRORS: Final = range(500, 600)
 _CORRUPTED_UPLOAD: Final = frozenset(
     {"BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "Md5Mismatch", "InvalidMd5"}
 )
+# S3: two conditional PUTs of one key at once; one wins, the other is to retry (and then
+# finds the object: https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html).
+_CONCURRENT_CREATE: Final = frozenset({"ConditionalRequestConflict", "OperationAborted"})
 _NO_CONTAINER: Final = frozenset({"NoSuchBucket", "ContainerNotFound", "ResourceNotFound"})
 _CREDENTIALS_FIX: Final = (
     "check the credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, "
@@ -89,6 +93,8 @@ def read_store_error(type_name: str, text: str) -> Failure:  # noqa: PLR0911 - o
     after = f" after {retried} retries" if retried else ""
     if code in _CORRUPTED_UPLOAD:
         return Failure(Outcome.RETRY, f"the store received other bytes than were sent{said}")
+    if code in _CONCURRENT_CREATE:
+        return Failure(Outcome.RETRY, f"another upload of the same name was under way{said}")
     if type_name in {"PermissionDeniedError", "UnauthenticatedError"} or status in {401, 403}:
         return Failure(Outcome.STOP, f"access denied{said}", _CREDENTIALS_FIX)
     if code in _NO_CONTAINER or type_name == "FileNotFoundError" or status == 404:  # noqa: PLR2004

@@ -18,7 +18,8 @@ below S3's 5 GB limit for one PUT).
 into place, but never fsyncs: after a power cut a name could point at a file whose bytes
 never reached the disk. So the local store writes an unnamed file (``O_TMPFILE``), fsyncs it,
 links it under its name (``linkat``: fails if the name exists, so nothing is overwritten),
-and fsyncs the folder, so the name is durable too. A SIGKILL at any instant leaves nothing
+and fsyncs the folder, so the name is durable too (one fsync of a folder covers every name
+linked in it before: the files of a page share it). A SIGKILL at any instant leaves nothing
 behind: an unnamed file vanishes with its process. File systems without ``O_TMPFILE`` get a
 named temporary file (``.<name>.partial-<random>``) in the same folder, linked the same way
 and then removed; a SIGKILL there can leave that temporary file, never a wrong object.
@@ -31,6 +32,7 @@ import contextlib
 import errno
 import os
 import secrets
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -63,6 +65,7 @@ if TYPE_CHECKING:
 
 PARTIAL_MARK: Final = ".partial-"  # in the names of a local store's temporary files
 _READ_CHUNK: Final = 1024 * 1024
+_MOST_WRITER_THREADS: Final = 32
 _CONTENT_TYPES: Final = {
     "pdf": "application/pdf",
     "xml": "application/xml",
@@ -132,15 +135,47 @@ class CloudStore:
         """Obstore closes its connection pool when the store is dropped."""
 
 
+class _FolderSync:
+    """Group commit of one folder: an fsync of it makes every name linked in it before durable.
+
+    Many files land in one day folder at once; each must not be reported stored before its
+    name is on disk, but one fsync of the folder covers every link made before it started.
+    So a thread whose link is already covered by a finished fsync returns at once.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._one_at_a_time = threading.Lock()
+        self._linked = 0
+        self._synced = 0
+
+    def linked(self) -> int:
+        """Count one more name linked in the folder; its ticket for ``make_durable``."""
+        with self._lock:
+            self._linked += 1
+            return self._linked
+
+    def make_durable(self, ticket: int, folder: int) -> None:
+        """Return once the link with ``ticket`` is on disk (fsync of ``folder`` if needed)."""
+        with self._one_at_a_time:
+            with self._lock:
+                if self._synced >= ticket:
+                    return
+                covered = self._linked  # every link up to here happened before this fsync
+            os.fsync(folder)
+            with self._lock:
+                self._synced = max(self._synced, covered)
+
+
 class FolderStore:
     """A local folder, written durably (see the module doc); blocking calls run in threads."""
 
     def __init__(self, root: Path, threads: int) -> None:
         """Use ``root``, which must exist; at most ``threads`` files are written at once."""
         self._root = root
-        self._pool = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="spinvoices-archive"
-        )
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="spinvoices-archive")
+        self._lock = threading.Lock()
+        self._folders: dict[str, _FolderSync] = {}  # folders known to exist, by path
 
     async def create(self, name: str, data: bytes, extension: str) -> None:
         """Write, fsync, link into place, fsync the folder (in a worker thread)."""
@@ -150,29 +185,44 @@ class FolderStore:
 
     def _create(self, name: str, data: bytes) -> None:
         path = self._path(name)
-        if not self._root.is_dir():
-            raise FileNotFoundError(errno.ENOENT, "archive folder does not exist", str(self._root))
-        _make_folders(self._root, path.parent)
-        folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+        parent, file_name = os.path.split(path)
+        sync = self._folder(parent)
+        folder = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            if not _create_unnamed(folder, path.name, data):
-                _create_named(folder, path.name, data)
-            os.fsync(folder)
+            if not _create_unnamed(folder, file_name, data):
+                _create_named(folder, file_name, data)
+            sync.make_durable(sync.linked(), folder)
         finally:
             os.close(folder)
 
-    def _path(self, name: str) -> Path:
+    def _folder(self, parent: str) -> _FolderSync:
+        """The folder's group commit, creating the folder (and fsyncing its entry) if new."""
+        with self._lock:
+            known = self._folders.get(parent)
+        if known is not None:
+            return known
+        if not self._root.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "archive folder does not exist", str(self._root))
+        _make_folders(self._root, Path(parent))
+        with self._lock:
+            return self._folders.setdefault(parent, _FolderSync())
+
+    def _path(self, name: str) -> str:
         """The file of ``name``; a name that could leave the root is refused (naming.py)."""
         segments = name.split("/")
         if name.startswith("/") or any(s in {"", ".", ".."} for s in segments) or "\x00" in name:
             msg = f"unsafe object name {name!r}"
             raise ValueError(msg)
-        return self._root.joinpath(*segments)
+        return os.path.join(self._root, *segments)  # noqa: PTH118 - a str: the hot path
 
     async def size(self, name: str) -> int | None:
-        """Stat the file."""
+        """Stat the file (in a worker thread)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._size, name)
+
+    def _size(self, name: str) -> int | None:
         try:
-            return self._path(name).stat().st_size
+            return Path(self._path(name)).stat().st_size
         except FileNotFoundError:
             return None
 
@@ -197,7 +247,7 @@ class FolderStore:
     async def read(self, name: str) -> AsyncIterator[bytes]:
         """Read the file in chunks, in a worker thread."""
         loop = asyncio.get_running_loop()
-        handle = await loop.run_in_executor(self._pool, self._path(name).open, "rb")
+        handle = await loop.run_in_executor(self._pool, Path(self._path(name)).open, "rb")
         try:
             while chunk := await loop.run_in_executor(self._pool, handle.read, _READ_CHUNK):
                 yield chunk
@@ -240,7 +290,7 @@ def _create_unnamed(folder: int, name: str, data: bytes) -> bool:
         raise
     try:
         _write_all(handle, data)
-        os.fsync(handle)
+        os.fdatasync(handle)  # the bytes (and the size that reads them back) on disk
         try:
             # linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N gives the unnamed file a name.
             os.link(f"/proc/self/fd/{handle}", name, dst_dir_fd=folder, follow_symlinks=True)
@@ -257,7 +307,7 @@ def _create_named(folder: int, name: str, data: bytes) -> None:
     try:
         try:
             _write_all(handle, data)
-            os.fsync(handle)
+            os.fdatasync(handle)
         finally:
             os.close(handle)
         os.link(temporary, name, src_dir_fd=folder, dst_dir_fd=folder)
@@ -276,7 +326,8 @@ def open_store(config: ArchiveConfig, environ: Mapping[str, str] | None = None) 
     """The store ``config`` names; ``ConfigError`` for options the store refuses."""
     location = config.location
     if location.folder is not None:
-        return FolderStore(location.folder, config.uploads_in_flight)
+        # More writer threads than this buy nothing on one disk (fsync-bound).
+        return FolderStore(location.folder, min(config.uploads_in_flight, _MOST_WRITER_THREADS))
     env = os.environ if environ is None else environ
     options = dict(config.options)
     client: ClientConfig = {

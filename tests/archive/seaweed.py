@@ -192,13 +192,11 @@ class SeaweedServer:
         return False
 
     def _end_process(self) -> None:
+        # Killed, not terminated: weed mini shuts its dozen components down one by one for
+        # seconds, and nothing of this throw-away server is kept.
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            self.process.kill()
+            self.process.wait()
 
     def stop(self) -> None:
         self._end_process()

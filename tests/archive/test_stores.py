@@ -20,7 +20,7 @@ import pytest
 from tap_spinvoices.archive import open_archive
 from tap_spinvoices.archive.archiver import Document
 from tap_spinvoices.archive.config import ArchiveConfig, parse_archive_url
-from tap_spinvoices.archive.stores import PARTIAL_MARK
+from tap_spinvoices.archive.stores import PARTIAL_MARK, _FolderSync
 from tap_spinvoices.errors import ArchiveError
 from tests.archive.faulty_proxy import FaultyProxy
 from tests.archive.seaweed import BUCKET, READER, WRITER, Identity
@@ -255,29 +255,44 @@ def test_server_side_encryption_is_asked_for_on_every_upload(s3_server, sse, kms
 
 
 class TestLocalFolder:
-    def test_the_file_is_fsynced_before_its_name_appears_and_the_folder_after(
+    def test_the_file_is_synced_before_its_name_appears_and_the_folder_after(
         self, tmp_path, monkeypatch
     ):
         calls: list[str] = []
-        real_fsync, real_link = os.fsync, os.link
+        real = {"fsync": os.fsync, "fdatasync": os.fdatasync, "link": os.link}
 
-        def fsync(fd):
-            is_folder = Path(f"/proc/self/fd/{fd}").is_dir()
-            calls.append("fsync-folder" if is_folder else "fsync-file")
-            real_fsync(fd)
+        def recording(call):
+            def run(fd_or_path, *args, **kwargs):
+                if call == "link":
+                    calls.append("link")
+                else:
+                    is_folder = Path(f"/proc/self/fd/{fd_or_path}").is_dir()
+                    calls.append("sync-folder" if is_folder else "sync-file")
+                return real[call](fd_or_path, *args, **kwargs)
 
-        def link(*args, **kwargs):
-            calls.append("link")
-            real_link(*args, **kwargs)
+            return run
 
-        monkeypatch.setattr(os, "fsync", fsync)
-        monkeypatch.setattr(os, "link", link)
+        for call in real:
+            monkeypatch.setattr(os, call, recording(call))
         store_once(ArchiveConfig(parse_archive_url(str(tmp_path))), document())
 
         first_link = calls.index("link")
-        assert calls[first_link - 1] == "fsync-file"
-        assert calls[-1] == "fsync-folder"
-        assert "fsync-folder" in calls[:first_link]  # each new day folder's entry, too
+        assert calls[first_link - 1] == "sync-file"
+        assert calls[-1] == "sync-folder"
+        assert "sync-folder" in calls[:first_link]  # each new day folder's entry, too
+
+    def test_one_folder_sync_covers_every_name_linked_before_it(self, monkeypatch):
+        synced: list[int] = []
+        monkeypatch.setattr(os, "fsync", synced.append)
+        sync = _FolderSync()
+
+        first, second = sync.linked(), sync.linked()
+        sync.make_durable(second, 7)  # covers both links
+        sync.make_durable(first, 7)  # already durable: no second fsync
+        third = sync.linked()
+        sync.make_durable(third, 7)
+
+        assert synced == [7, 7]
 
     def test_without_o_tmpfile_a_named_temporary_file_is_used_and_removed(
         self, tmp_path, monkeypatch

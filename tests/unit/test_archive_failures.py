@@ -102,6 +102,13 @@ NO_HOST = REFUSED.replace('"tcp connect error"', '"dns error"').replace(
         ),
         pytest.param(
             "GenericError",
+            s3_error("409 Conflict", "ConditionalRequestConflict", "..."),
+            Outcome.RETRY,
+            "another upload of the same name was under way",
+            id="409-two-creates-at-once",
+        ),
+        pytest.param(
+            "GenericError",
             s3_error("429 Too Many Requests", "TooManyRequests", "slow down"),
             Outcome.RETRY,
             "throttled: TooManyRequests",
