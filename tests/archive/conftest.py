@@ -1,6 +1,7 @@
-"""Fixtures of the archive tests: a real S3 server, a local folder, and one view of both.
+"""Fixtures of the archive tests: a real S3 server, Azurite, a local folder, one view of all.
 
-Nothing here skips: when SeaweedFS cannot start, the test fails with the reason and the fix.
+Nothing here skips: when SeaweedFS or Azurite cannot start, the test fails with the reason
+and the fix.
 """
 
 from __future__ import annotations
@@ -13,16 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import obstore
 import pytest
-from obstore.store import S3Store
+from obstore.store import AzureStore, S3Store
 
-from tests.archive.seaweed import (
-    BUCKET,
-    WRITER,
-    Identity,
-    SeaweedServer,
-    SeaweedUnavailableError,
-    start_server,
-)
+from tests.archive import azurite, seaweed
+from tests.archive.azurite import AzuriteServer, AzuriteUnavailableError
+from tests.archive.seaweed import BUCKET, WRITER, Identity, SeaweedServer, SeaweedUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -33,9 +29,20 @@ if TYPE_CHECKING:
 def s3_server() -> Iterator[SeaweedServer]:
     """One SeaweedFS for the session (about a second to start); tests use prefixes of their own."""
     try:
-        server = start_server()
+        server = seaweed.start_server()
     except SeaweedUnavailableError as exc:
         pytest.fail(f"SeaweedFS could not start: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def azure_server() -> Iterator[AzuriteServer]:
+    """One Azurite blob service for the session, its container created; prefixes per test."""
+    try:
+        server = azurite.start_server()
+    except AzuriteUnavailableError as exc:
+        pytest.fail(f"Azurite could not start: {exc}", pytrace=False)
     yield server
     server.stop()
 
@@ -44,14 +51,17 @@ def s3_server() -> Iterator[SeaweedServer]:
 class ArchiveUnderTest:
     """An archive the tap writes to, seen by the test with its own eyes (not the tap's code)."""
 
-    kind: str  # "folder" or "s3"
+    kind: str  # "folder", "s3" or "azure"
     url: str
     folder: Path | None = None
     server: SeaweedServer | None = None
     prefix: str = ""
+    azure: AzuriteServer | None = None
 
     def options(self, identity: Identity = WRITER) -> dict[str, Any]:
-        """archive_options for the tap: the S3 server's endpoint and keys (none for a folder)."""
+        """archive_options for the tap: the store's endpoint and keys (none for a folder)."""
+        if self.azure is not None:
+            return self.azure.options()
         if self.server is None:
             return {}
         return {
@@ -69,9 +79,18 @@ class ArchiveUnderTest:
     def uri(self, name: str) -> str:
         if self.folder is not None:
             return (self.folder / name).as_uri()
+        if self.azure is not None:
+            return f"az://{azurite.CONTAINER}/{self.prefix}/{name}"
         return f"s3://{BUCKET}/{self.prefix}/{name}"
 
-    def _s3(self) -> S3Store:
+    def _s3(self) -> S3Store | AzureStore:
+        if self.azure is not None:
+            return AzureStore(
+                azurite.CONTAINER,
+                prefix=self.prefix,
+                config=self.azure.options(),
+                client_options={"allow_http": True},
+            )
         assert self.server is not None
         return S3Store(
             BUCKET,
@@ -121,16 +140,29 @@ class ArchiveUnderTest:
             obstore.put(self._s3(), name, data)
 
 
-@pytest.fixture(params=["folder", "s3"])
-def archive(request: pytest.FixtureRequest, tmp_path: Path) -> ArchiveUnderTest:
-    """An empty archive: a local folder, or a prefix of its own on the S3 server."""
-    if request.param == "folder":
+def _archive(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> ArchiveUnderTest:
+    prefix = f"t-{uuid.uuid4().hex[:12]}"
+    if kind == "folder":
         folder = tmp_path / "archive"
         folder.mkdir()
         return ArchiveUnderTest("folder", str(folder), folder=folder)
+    if kind == "azure":
+        azure: AzuriteServer = request.getfixturevalue("azure_server")
+        return ArchiveUnderTest("azure", azure.url(prefix), prefix=prefix, azure=azure)
     server: SeaweedServer = request.getfixturevalue("s3_server")
-    prefix = f"t-{uuid.uuid4().hex[:12]}"
     return ArchiveUnderTest("s3", server.url(prefix), server=server, prefix=prefix)
+
+
+@pytest.fixture(params=["folder", "s3"])
+def archive(request: pytest.FixtureRequest, tmp_path: Path) -> ArchiveUnderTest:
+    """An empty archive: a local folder, or a prefix of its own on the S3 server."""
+    return _archive(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["folder", "s3", "azure"])
+def any_archive(request: pytest.FixtureRequest, tmp_path: Path) -> ArchiveUnderTest:
+    """An empty archive on each store the tests have: a folder, S3 (SeaweedFS), Azure (Azurite)."""
+    return _archive(request.param, request, tmp_path)
 
 
 @pytest.fixture
