@@ -295,3 +295,21 @@ def test_verify_without_an_archive_url_is_one_line_and_exit_2():
         "Config error in 'archive_url': is not set. Fix: pass --config with the tap's config, "
         "--archive-url, or TAP_SPINVOICES_ARCHIVE_URL"
     )
+
+
+def test_archive_secrets_never_reach_the_output_at_debug_level(emulator, s3_server):
+    # Wrong keys, so the failure path (and its line) is logged too, at DEBUG.
+    secret = "archive-s3cr3t-never-printed"  # noqa: S105 - a test value
+    archive = ArchiveUnderTest("s3", s3_server.url("secret"), server=s3_server, prefix="secret")
+    options = archive.options(Identity(WRITER.access_key_id, secret))
+    config = config_for(emulator).with_range(START, "2024-01-02T00:00:00Z")
+    config = config.with_setting("archive_url", archive.url).with_setting(
+        "archive_options", options
+    )
+
+    run = run_tap(config.build(), log_level="DEBUG")
+
+    assert run.returncode == 1
+    assert "Archive error: access denied: SignatureDoesNotMatch" in run.stderr
+    assert secret not in run.stderr
+    assert secret.encode() not in run.raw_stdout
