@@ -44,6 +44,7 @@ from benchmarks.bench_sync import (  # noqa: E402
     expected_numbers,
     git_commit,
     machine_line,
+    parse_settings,
     run_tap,
     scenarios,
     utilisation,
@@ -117,12 +118,16 @@ class Archives:
         return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
 
 
-def run_once(scenario: Scenario, mode: str, archives: Archives) -> ArchivedRun:
+def run_once(
+    scenario: Scenario, mode: str, archives: Archives, extra: dict[str, Any]
+) -> ArchivedRun:
     run_id = f"{scenario.key}-{mode}-{uuid.uuid4().hex[:8]}"
     expected = expected_numbers(scenario)
     server_before = archives.server_cpu_s()
     with emulator_process(scenario.emulator_args(), scenario.key) as url:
-        result, numbers = run_tap(scenario, url, archives.settings(mode, run_id))
+        settings = archives.settings(mode, run_id)
+        settings |= {k: v for k, v in extra.items() if mode != "off" or not k.startswith("archive")}
+        result, numbers = run_tap(scenario, url, settings)
     server_cpu = archives.server_cpu_s() - server_before if mode == "s3" else 0.0
     if numbers != expected:
         raise SystemExit(f"{scenario.key}/{mode}: the records are not the dataset")
@@ -166,14 +171,23 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1, help="runs per scenario and archive")
     parser.add_argument("--only", default="backfill,memory", help="scenario keys (bench_sync's)")
     parser.add_argument("--archives", default=",".join(ARCHIVES), help="off,folder,s3")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="extra tap setting, e.g. --set archive_uploads_in_flight=128",
+    )
     args = parser.parse_args()
+    extra = parse_settings(args.set)
     modes = [m for m in args.archives.split(",") if m]
     chosen = [s for s in scenarios(quick=args.quick) if s.key in args.only.split(",")]
 
     print(f"Machine: {machine_line()}; load average {os.getloadavg()[0]:.1f} at the start")
     print(f"Commit: {git_commit()}")
     size = "quick" if args.quick else "full"
-    print(f"Mode: {size}, {args.repeats} run(s) per row, the archives interleaved\n")
+    print(f"Mode: {size}, {args.repeats} run(s) per row, the archives interleaved", end="")
+    print(f", tap settings {extra}\n" if extra else "\n")
     print(
         "| scenario | archive | records | objects stored | wall s | utilisation | 429s "
         "| files/s | tap CPU s per 10k documents | S3 server CPU s | peak RSS MB |"
@@ -184,7 +198,7 @@ def main() -> None:
             runs: dict[str, list[ArchivedRun]] = {mode: [] for mode in modes}
             for _ in range(args.repeats):
                 for mode in modes:
-                    runs[mode].append(run_once(scenario, mode, archives))
+                    runs[mode].append(run_once(scenario, mode, archives, extra))
             for mode in modes:
                 print(row(scenario, mode, runs[mode]), flush=True)
     print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}")

@@ -280,14 +280,18 @@ def tap_config(scenario: Scenario, url: str, settings: dict[str, Any]) -> dict[s
     return config
 
 
-def catalog_selecting_only(stream: str) -> dict[str, Any]:
-    """The tap's catalog with only ``stream`` selected (the others are not benchmarked)."""
+def catalog_selecting_only(stream: str, config: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The tap's catalog with only ``stream`` selected (the others are not benchmarked).
+
+    Discovered with ``config`` (default: none), whose settings may change what is selected
+    by default (with archive_url, ``content`` is not).
+    """
     from tap_spinvoices.tap import TapSpinvoices  # noqa: PLC0415 - only the parent needs it
 
     logging.disable(logging.CRITICAL)  # an empty config is fine for listing the streams
     try:
         catalog: dict[str, Any] = TapSpinvoices(
-            config={}, validate_config=False, setup_mapper=False
+            config=config or {}, validate_config=False, setup_mapper=False
         ).catalog_dict
     finally:
         logging.disable(logging.NOTSET)
@@ -326,7 +330,7 @@ def run_tap(scenario: Scenario, url: str, settings: dict[str, Any]) -> tuple[Res
         config_path = Path(tmp, "config.json")
         config_path.write_text(json.dumps(tap_config(scenario, url, settings)))
         catalog_path = Path(tmp, "catalog.json")
-        catalog_path.write_text(json.dumps(catalog_selecting_only(STREAM)))
+        catalog_path.write_text(json.dumps(catalog_selecting_only(STREAM, settings)))
         command = tap_command(config_path, catalog_path)
         state = tap_state(scenario)
         if state is not None:

@@ -34,7 +34,7 @@ from tap_spinvoices.archive.naming import day_folder, parse_object_name, stream_
 from tap_spinvoices.archive.stores import open_store
 from tap_spinvoices.errors import ConfigError, SpinvoicesError
 from tap_spinvoices.settings import parse_archive_settings
-from tap_spinvoices.settings_declaration import ACCOUNT_ID, ARCHIVE_URL, DECLARED
+from tap_spinvoices.settings_declaration import DECLARED, setting_named
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from tap_spinvoices.archive.stores import Store
 
 ENV_PREFIX: Final = "TAP_SPINVOICES_"
+ARCHIVE_URL: Final = setting_named("archive_url")
+ACCOUNT_ID: Final = setting_named("account_id")
 STREAMS: Final = ("customer_invoices", "invoice_documents")
 _READS_AT_ONCE: Final = 16
 # Past this many days a range is listed stream by stream and filtered, not day by day.

@@ -381,6 +381,19 @@ class CustomerInvoicesStream(WindowedStream):
 
     @property
     @override
+    def read_ahead_bytes(self) -> int:
+        """buffer_mb, less what the archive's uploads may hold (one memory budget for both).
+
+        At least a quarter of buffer_mb stays for reading ahead.
+        """
+        buffer = self.run.settings.buffer_bytes
+        archive = self.run.archive
+        if archive is None:
+            return buffer
+        return max(buffer // 4, buffer - archive.config.bytes_in_flight)
+
+    @property
+    @override
     def windows_within_utc_days(self) -> bool:
         """With the archive: each window within one UTC day, the day in the PDFs' names."""
         return self.run.archive is not None
@@ -429,5 +442,5 @@ class CustomerInvoicesStream(WindowedStream):
             digests=digests,
             # A page at most a quarter of the read-ahead budget: as ordered_fetch assumes of
             # a page before it has seen one, so four windows fill the budget.
-            bounds=PageBounds(settings.buffer_bytes // 4, settings.max_record_bytes),
+            bounds=PageBounds(self.read_ahead_bytes // 4, settings.max_record_bytes),
         )

@@ -5,8 +5,11 @@ Rules this module guarantees, whatever order the network answers in:
 1. Pages are delivered window by window, ascending; a window's pages in page order.
 2. ``PartDone(i)`` is delivered after every page of window ``i`` and of all windows before
    it, so whoever moves a bookmark on ``PartDone`` never passes a gap.
-3. The window whose turn it is (the head) streams straight through and never waits for
-   memory. Windows ahead of their turn share ``buffer_bytes``: one may ask for its next page
+3. The window whose turn it is (the head) streams straight through while its pages are
+   taken as they come; it pauses only while it holds more than one page not yet taken (a
+   consumer slower than the network: a slow target, the archive's uploads), since more
+   pages held there would not be written any sooner.
+   Windows ahead of their turn share ``buffer_bytes``: one may ask for its next page
    (or start) only while the pages they hold, plus one estimated page for each page asked
    for and for this one, fit in the budget (the estimate is the largest page seen so far,
    at least an equal share of the budget per window in flight; before the first page, a
@@ -16,7 +19,8 @@ Rules this module guarantees, whatever order the network answers in:
    others hold: when pages turn out larger than estimated, the first page parked by each
    window in flight can fill the budget, and the head would otherwise walk its chain of
    pages alone. Memory ahead of the head stays below twice the budget plus, per window, how
-   much its page outgrew the estimate; it does not grow with the length of the history.
+   much its page outgrew the estimate, and the head's own below two pages;
+   it does not grow with the length of the history nor with a slow consumer.
 4. At most ``max_in_flight`` windows are being fetched at once. New windows wait for a free
    place, so a started window's next page never queues behind windows that have not begun.
 5. When a window fails, no new window starts; the windows before it are still delivered,
@@ -86,9 +90,12 @@ class _OrderedWalk(Generic[W, R]):
     def may_fetch_ahead(self, index: int) -> bool:
         """Whether window ``index`` may ask for a page now (see rule 3 of the module doc)."""
         head = self.head
-        if index <= head:
-            return True
         estimate = self.page_estimate
+        if index < head:
+            return True
+        if index == head:
+            # Pages the consumer has not taken yet buy nothing beyond the next one.
+            return self.slots[index].held <= self.largest_page
         if index == head + 1 and self.slots[index].held + estimate <= self.buffer_bytes:
             return True  # next in line: its pages are the next to be delivered
         claimed = estimate  # the page window ``index`` would ask for

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 # Items (pages or window ends) waiting between the I/O thread and the SDK's thread.
 _PENDING_ITEMS: Final = 8
 # Pages whose preparation (``prepare_page``: uploads to the archive) is under way, in order.
-_PREPARING_PAGES: Final = 4
+_PREPARING_PAGES: Final = 3
 
 Record = dict[str, Any]
 
@@ -162,6 +162,11 @@ class WindowedStream(BookmarkMovedByStream, ApiStream):
         """
         del context, state
         return None
+
+    @property
+    def read_ahead_bytes(self) -> int:
+        """Memory for windows fetched ahead of their turn: buffer_mb (see ordered_fetch.py)."""
+        return self.run.settings.buffer_bytes
 
     @property
     def windows_within_utc_days(self) -> bool:
@@ -284,7 +289,7 @@ class WindowedStream(BookmarkMovedByStream, ApiStream):
                     pages,
                     _new_records_only(self.dedup_key, stage.put),
                     max_in_flight=settings.max_concurrency,
-                    buffer_bytes=settings.buffer_bytes,
+                    buffer_bytes=self.read_ahead_bytes,
                 )
                 await stage.finish()
 

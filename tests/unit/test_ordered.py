@@ -207,6 +207,33 @@ def test_the_window_next_in_line_keeps_moving_when_parked_pages_fill_the_budget(
     assert ahead[2:] == [1, 1]  # the others wait: everything ahead is over the budget
 
 
+def test_the_head_pauses_when_its_pages_wait_for_a_slow_consumer():
+    async def scenario():
+        script = ScriptedWindows([50], page_size=100)
+        taken = asyncio.Event()
+        delivered = []
+
+        async def slow_deliver(event):
+            delivered.append(event)
+            await taken.wait()  # the consumer takes nothing until the test says so
+
+        script.gates[0].set()
+        task = asyncio.create_task(
+            fetch_in_order([0], script.fetch, slow_deliver, max_in_flight=1, buffer_bytes=400)
+        )
+        for _ in range(200):
+            await asyncio.sleep(0)
+        while_blocked = script.pages_fetched[0]
+        taken.set()
+        await task
+        return while_blocked, len(delivered)
+
+    while_blocked, delivered = asyncio.run(scenario())
+    # One page handed over (being taken), two held: the head asks for no more meanwhile.
+    assert while_blocked <= 1 + 2
+    assert delivered == 51  # 50 pages and the window's end: nothing lost by pausing
+
+
 def test_failed_window_raises_after_earlier_windows_are_delivered():
     async def failing(index, _window):
         if index == 2:
