@@ -37,8 +37,8 @@ Who uses it:
 
 Modules: config.py (archive_url and options, pure), naming.py (object names, pure),
 failures.py (what a store error means, pure), stores.py (obstore for S3/GCS/Azure, os calls
-for a local folder), archiver.py (``Archive``, ``Uploads``), verify.py (the auditor's
-``tap-spinvoices-verify`` command).
+for a local folder), archiver.py (``Archive``, ``Uploads``). The auditor's
+``tap-spinvoices-verify`` reads the settings, so it lives above: verify_archive.py.
 """
 
 from __future__ import annotations

@@ -231,7 +231,7 @@ def test_with_the_archive_content_is_not_selected_by_default_and_the_references_
 
 def verify(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tap_spinvoices.archive.verify", *args],
+        [sys.executable, "-m", "tap_spinvoices.verify_archive", *args],
         capture_output=True,
         text=True,
         timeout=120,
