@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tap_spinvoices.archive.naming import parse_object_name
-from tap_spinvoices.settings import parse_datetime
+from tap_spinvoices.isotime import parse_datetime
 from tap_spinvoices.tap import TapSpinvoices
 from tests.archive.conftest import ArchiveUnderTest
 from tests.archive.seaweed import BUCKET, READER, WRITER, Identity
