@@ -60,15 +60,20 @@ class OrderedStage(Generic[T]):
             forwarder.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await forwarder
-        while not self._queue.empty():
-            entry = self._queue.get_nowait()
-            if entry is not None and entry[1] is not None:
-                entry[1].cancel()
+        elif forwarder is not None:
+            _retrieve(forwarder)  # left by another error (a cancelled walk): seen, not logged
+        left = [entry[1] for entry in _drain(self._queue) if entry and entry[1] is not None]
+        for future in left:
+            future.cancel()
+        # Their errors, if any, are the first failure's consequences: retrieved, not logged.
+        await asyncio.gather(*left, return_exceptions=True)
 
     async def put(self, item: T) -> None:
         """Start ``item``'s work; wait while ``max_pending`` items wait to be handed on."""
         job = self._work(item)
         future = None if job is None else asyncio.ensure_future(job)
+        if future is not None:
+            future.add_done_callback(_retrieve)
         try:
             await self._enqueue((item, future))
         except BaseException:
@@ -101,3 +106,20 @@ class OrderedStage(Generic[T]):
             if future is not None:
                 await future
             await self._deliver(item)
+
+
+def _retrieve(future: asyncio.Future[None] | asyncio.Task[None]) -> None:
+    """Mark a work's error as seen.
+
+    The stage raises the first one; a later one is its consequence and must not be logged
+    as never retrieved.
+    """
+    if not future.cancelled():
+        future.exception()
+
+
+def _drain(queue: asyncio.Queue[T]) -> list[T]:
+    items: list[T] = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
