@@ -162,19 +162,24 @@ def test_an_upload_corrupted_on_the_way_is_refused_by_the_server_and_never_lands
 )
 def test_transient_store_faults_are_retried_and_the_document_lands_once(s3_server, faults):
     prefix = f"transient-{'-'.join(faults)}"
+    # A stalled PUT is given up after the request timeout: short here, so the test is quick;
+    # the answered faults keep the default, so no healthy PUT of a loaded machine times out.
+    stalls = "stall" in faults
+    timeout = {"request_timeout_s": 2.0, "max_attempts": 8} if stalls else {"max_attempts": 4}
 
     async def run():
         async with FaultyProxy(s3_server.endpoint) as proxy:
             proxy.faults = list(faults)
-            config = s3_config(
-                s3_server.url(prefix), proxy.endpoint, max_attempts=4, request_timeout_s=1.0
-            )
+            config = s3_config(s3_server.url(prefix), proxy.endpoint, **timeout)
             stored = await open_archive(config, "V1").uploads().store(document())
             return stored, len(proxy.put_headers)
 
     stored, puts = asyncio.run(run())
 
-    assert puts == len(faults) + 1
+    if stalls:  # a loaded machine may time a healthy retry out too: at least one retry
+        assert puts >= len(faults) + 1
+    else:
+        assert puts == len(faults) + 1
     assert _s3_view(s3_server, prefix).objects() == {stored.name: PDF}
 
 
