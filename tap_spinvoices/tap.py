@@ -39,6 +39,7 @@ from tap_spinvoices.errors import (
 from tap_spinvoices.logs import apply_metrics_level, drop_expected_failure_lines, quiet_start_up
 from tap_spinvoices.output.schema_once import SchemaOnceWriter
 from tap_spinvoices.output.writer import OrjsonSingerWriter
+from tap_spinvoices.process_exit import run_and_exit
 from tap_spinvoices.sdk_compat import ConfigCheckedTap, cli_config, stream_logger
 from tap_spinvoices.settings import Settings, archive_is_set, parse_settings
 from tap_spinvoices.settings_declaration import json_schema
@@ -280,6 +281,11 @@ class TapSpinvoices(ConfigCheckedTap):
 
 
 def main() -> None:
+    """Run the CLI, then leave without the interpreter's teardown (process_exit.py)."""
+    run_and_exit(_run_cli)
+
+
+def _run_cli() -> None:
     """Run the CLI; a user error becomes one log line and exit code 1, not a traceback."""
     try:
         TapSpinvoices.cli()

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 from tap_spinvoices.archive.naming import day_folder, parse_object_name, stream_folder
 from tap_spinvoices.archive.stores import open_store
 from tap_spinvoices.errors import ConfigError, SpinvoicesError
+from tap_spinvoices.process_exit import run_and_exit
 from tap_spinvoices.settings import parse_archive_settings
 from tap_spinvoices.settings_declaration import DECLARED, setting_named
 
@@ -236,7 +237,12 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main() -> None:
+    """The command; it leaves without the interpreter's teardown (process_exit.py)."""
+    run_and_exit(verify_command)
+
+
+def verify_command(argv: Sequence[str] | None = None) -> None:
     """Run the verification; exit 0 (all match), 1 (some do not), 2 (cannot verify)."""
     args = parser().parse_args(argv)
     say = _printer()
