@@ -60,7 +60,7 @@ INTRO = f"""\
      Edit the declaration, then run: .venv/bin/python scripts/generate_docs.py -->
 
 Every setting of tap-spinvoices. Give them in the JSON file passed with `--config`, or with
-Meltano: `meltano config tap-spinvoices set <setting> <value>`, or an environment variable
+Meltano: `meltano config set tap-spinvoices <setting> <value>`, or an environment variable
 named `{ENV_PREFIX}` + the setting in capitals (e.g. `{ENV_PREFIX}START_DATE`).
 
 A wrong setting stops the run before any request with one line that names the setting and
