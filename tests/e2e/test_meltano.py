@@ -189,7 +189,7 @@ def test_meltano_select_stream_maps_and_flattening_reach_the_tap(
         "TAP_SPINVOICES__SELECT": json.dumps(
             ["customer_invoices.*", "!customer_invoices.content_sha256"]
         ),
-        # stream-maps: the README's example, dropping the PDF, plus a computed property.
+        # stream-maps: docs/streams.md's example, dropping the PDF, plus a computed property.
         "TAP_SPINVOICES_STREAM_MAPS": json.dumps(
             {
                 "customer_invoices": {

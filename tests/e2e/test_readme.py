@@ -42,6 +42,7 @@ EMULATOR_PORT = "8080"
 # Files of the copy that name the emulator's port.
 PORT_FILES = ("meltano.yml", "sample_config.json")
 NEEDS_AMAZON = (
+    ".venv/bin/tap-spinvoices --config config.json --check",
     (
         "TAP_SPINVOICES_START_DATE=2024-01-01T00:00:00Z "
         "TARGET_POSTGRES_SQLALCHEMY_URL=postgresql+psycopg://u:p@host/db \\\n"
@@ -51,8 +52,6 @@ NEEDS_AMAZON = (
         "mkdir -p .dagster && DAGSTER_HOME=$PWD/.dagster .venv-dagster/bin/dg launch "
         "\\\n    --job sync_all_accounts -m orchestration.definitions"
     ),
-    ".venv/bin/tap-spinvoices --config config.json --check",
-    ".venv/bin/tap-spinvoices --config config.json --state state.json > out.jsonl",
 )
 CI_RUNS_THIS = (
     "scripts/demo",
@@ -60,7 +59,6 @@ CI_RUNS_THIS = (
     "scripts/demo-accounts",
     "scripts/demo-accounts --executor celery",
     "scripts/install-dagster",
-    '.venv/bin/python -m pytest -m "not e2e"',
 )
 RUN_TIMEOUT_S = 900
 
