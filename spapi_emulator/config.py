@@ -86,13 +86,35 @@ class DocumentBody(StrEnum):
     """What the pre-signed document URL serves.
 
     ``ZIP``: the model's "zip format"; ``XML``: one bare NF-e XML under a ``.xml`` URL, as the
-    static sandbox example's URL suggests; ``BROKEN``: the ZIP cut in half (neither a ZIP nor
-    XML; hostile, not a claim about Amazon).
+    static sandbox example's URL suggests; ``BROKEN``: the ZIP cut in half on every download
+    (a truncated ZIP; hostile, not a claim about Amazon; ``DocumentShape`` has the others).
     """
 
     ZIP = "zip"
     XML = "xml"
     BROKEN = "broken"
+
+
+class DocumentShape(StrEnum):
+    """How every export document's ZIP is broken (invoices/hostile_documents.py).
+
+    None of these is a claim about Amazon: shapes outside the model's "zip format" of one
+    NF-e XML file per invoice.
+    """
+
+    NONE = "none"
+    EMPTY = "empty"  # a ZIP without entries
+    NESTED = "nested"  # the first file, then inner.zip holding the rest and deeper.zip
+    NOT_XML = "not-xml"  # the files, then README.txt and logo.png
+    DUPLICATE_NAMES = "duplicate-names"  # every file under a/, the first again under b/
+    BOMB = "bomb"  # the files, then bomb.xml: document_bomb_bytes of zeros, deflated
+    ENCRYPTED = "encrypted"  # the first entry flagged as encrypted
+    UNSUPPORTED_METHOD = "unsupported-method"  # the first entry's method is 9 (Deflate64)
+    CORRUPT = "corrupt"  # 64 bytes in the middle of the first entry's deflate data flipped
+    TRUNCATED_ONCE = "truncated-once"  # the first download cut in half, later ones whole
+    NON_UTF8_NAME = "non-utf8-name"  # the first entry's name flagged UTF-8, not UTF-8
+    NON_UTF8_BYTES = "non-utf8-bytes"  # every XML file in ISO-8859-1 (not UTF-8)
+    ENDLESS = "endless"  # the download never ends (zero bytes, no Content-Length)
 
 
 class HostileValue(StrEnum):
@@ -463,7 +485,8 @@ class EmulatorConfig:
         DocumentBody.ZIP,
         "What the pre-signed document URL serves: zip (the model's 'zip format'), xml (one bare "
         "NF-e XML under a .xml URL, as the static sandbox example's URL suggests; needs "
-        "invoices_per_document 1) or broken (the ZIP cut in half: neither a ZIP nor XML).",
+        "invoices_per_document 1) or broken (the ZIP cut in half on every download; "
+        "document_shape truncated-once cuts the first download only).",
         Section.INVOICES,
     )
     export_history_error_rate: float = option(
@@ -591,6 +614,25 @@ class EmulatorConfig:
         Section.HOSTILE,
     )
 
+    document_shape: DocumentShape = option(
+        DocumentShape.NONE,
+        "How every export document's ZIP is broken: none, empty (no entries), nested (the "
+        "first file, then inner.zip holding the others and deeper.zip, a ZIP two levels deep), "
+        "not-xml (README.txt and logo.png besides the files), duplicate-names (every file "
+        "under a/, the first again under b/), bomb (bomb.xml: document_bomb_bytes of zeros), "
+        "encrypted, unsupported-method (Deflate64), corrupt (deflate data flipped), "
+        "non-utf8-name (an entry name flagged UTF-8 that is not) - each on the first entry - "
+        "truncated-once (each document's first download cut in half, later ones whole), "
+        "non-utf8-bytes (every XML file in ISO-8859-1) or endless (a download that never "
+        "ends). Needs document_body zip.",
+        Section.HOSTILE,
+    )
+    document_bomb_bytes: int = option(
+        2 << 30,
+        "Unzipped size of document_shape bomb's bomb.xml (2 GiB of zeros deflate to 2 MB).",
+        Section.HOSTILE,
+    )
+
     def __post_init__(self) -> None:
         """Reject settings the dataset or the buckets cannot honour.
 
@@ -635,6 +677,12 @@ class EmulatorConfig:
             raise ValueError(f"huge_invoice_bytes must be at least {len(PDF_HEADER)}")
         if self.retry_after_seconds is not None and self.retry_after_seconds < 0:
             raise ValueError("retry_after_seconds must be >= 0")
+        if not 0 < self.document_bomb_bytes < 1 << 32:
+            raise ValueError("document_bomb_bytes must be in 1..4294967295 (no ZIP64)")
+        if self.document_shape is not DocumentShape.NONE and self.document_body is not (
+            DocumentBody.ZIP
+        ):
+            raise ValueError("document_shape breaks a ZIP: set document_body zip")
 
     @property
     def next_token_refusal_text(self) -> str:

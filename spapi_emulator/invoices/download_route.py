@@ -110,7 +110,7 @@ def download(request: web.Request, api: InvoicesApi) -> tuple[web.StreamResponse
     name = request.match_info.get("name", "")
     suffix = ".xml" if api.config.document_body is DocumentBody.XML else ".zip"
     document_id = name.removesuffix(suffix)
-    pieces = api.document_body(document_id) if name.endswith(suffix) else None
+    pieces = api.document_body(document_id, download=True) if name.endswith(suffix) else None
     if pieces is None:
         key = f"{document_id}{suffix}"
         return s3_error(404, "NoSuchKey", "The specified key does not exist.", Key=key), S3_DOWNLOAD

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from spapi_emulator.config import DocumentBody, LiveConfig
+from spapi_emulator.config import DocumentBody, DocumentShape, LiveConfig
 from spapi_emulator.families import Family
 from spapi_emulator.invoices.data import (
     DONE,
@@ -36,6 +36,7 @@ from spapi_emulator.invoices.data import (
     seeded_uuid,
 )
 from spapi_emulator.invoices.downloads import PresignedUrls, zip_chunks
+from spapi_emulator.invoices.hostile_documents import endless_body, shaped_zip
 from spapi_emulator.invoices.nfe import cancellation_xml, nfe_xml
 from spapi_emulator.invoices.query import PageTokens
 from spapi_emulator.invoices.sandbox import SANDBOX_DOCUMENT_ID, SANDBOX_INVOICE
@@ -190,6 +191,7 @@ class InvoicesApi:
             SANDBOX_DOCUMENT_ID: _Document(None, (SANDBOX_INVOICE,)),
         }
         self._created = 0
+        self._downloads: dict[str, int] = {}  # per document id, for truncated-once
         now = clock()
         for history in self.data.history:
             self._add(self._history_record(history, now))
@@ -394,19 +396,35 @@ class InvoicesApi:
             return None
         return zip_chunks(self.document_files(document_id))
 
-    def document_body(self, document_id: str) -> Iterator[bytes] | None:
-        """Return what the download URL serves for a document (``document_body``), or None.
+    def document_body(self, document_id: str, *, download: bool = False) -> Iterator[bytes] | None:
+        """Return what the download URL serves for a document, or None if unknown.
 
-        ``zip``: the ZIP; ``xml``: the document's one NF-e, bare; ``broken``: the first half
-        of the ZIP.
+        ``document_body`` zip: the ZIP, as ``document_shape`` breaks it; xml: the document's
+        one NF-e, bare; broken: the first half of the ZIP. ``download``: count this as one
+        of the document's downloads (``truncated-once`` cuts only the first).
         """
         pieces = self.iter_document_zip(document_id)
-        if pieces is None or self.config.document_body is DocumentBody.ZIP:
-            return pieces
-        if self.config.document_body is DocumentBody.XML:
+        if pieces is None:
+            return None
+        with self._lock:
+            downloads = self._downloads.get(document_id, 0)
+            if download:
+                self._downloads[document_id] = downloads + 1
+        config = self.config
+        shape = config.document_shape
+        if config.document_body is DocumentBody.XML:
             return iter([self.document_files(document_id)[0][2]])
-        whole = b"".join(pieces)
-        return iter([whole[: len(whole) // 2]])
+        if config.document_body is DocumentBody.BROKEN or (
+            shape is DocumentShape.TRUNCATED_ONCE and downloads == 0
+        ):
+            whole = b"".join(pieces)
+            return iter([whole[: len(whole) // 2]])
+        if shape is DocumentShape.ENDLESS:
+            return endless_body()
+        if shape in (DocumentShape.NONE, DocumentShape.TRUNCATED_ONCE):
+            return pieces
+        files = self.document_files(document_id)
+        return iter([shaped_zip(shape, files, bomb_bytes=config.document_bomb_bytes)])
 
     def document_zip(self, document_id: str) -> bytes:
         """Return the document's ZIP, byte-identical to what the download URL serves.
