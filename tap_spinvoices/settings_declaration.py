@@ -645,6 +645,35 @@ class Settings:
         high=1024,
         convert=readers.mebibytes,
     )
+    max_document_bytes: int = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        name="max_document_mb",
+        title="Largest export document (MB)",
+        description=(
+            "Largest Invoices API export document (ZIP) the tap downloads, to a temporary file: "
+            "a download is stopped past it. Its files together may unzip to 20 times as much; "
+            "one file is at most max_record_mb."
+        ),
+        example=4096,
+        default=1024,
+        low=1,
+        high=65536,
+        convert=readers.mebibytes,
+    )
+    max_document_files: int = declare(
+        Kind.INTEGER,
+        Group.TUNING,
+        title="Most files in an export document",
+        description=(
+            "Most files one Invoices API export document (ZIP) may hold, ZIPs inside it "
+            "included; the tap holds each name (about 0.5 KB) while it reads the ZIP."
+        ),
+        example=500000,
+        default=100000,
+        low=1,
+        high=5000000,
+    )
     metrics_log_level: str = declare(
         Kind.STRING,
         Group.TUNING,

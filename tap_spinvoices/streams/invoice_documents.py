@@ -8,10 +8,12 @@ failed download is retried with a freshly minted URL.
 
 The pipeline, one document (a part, sync/events.py) after the other:
 
-- I/O thread: ``files_of_document`` mints, downloads and opens the document, and yields its
-  XML files (``DocumentFile``) one at a time; each crosses the bridge as a page of its part,
-  and ``PartDone`` follows the document's last file. A step per file (storing it, a bounded
-  read) goes between ``files_of_document`` and the delivery.
+- I/O thread: ``files_of_document`` mints, downloads (at most ``max_document_mb``) and opens
+  the document, and yields its files (``DocumentFile``, read within bounds by
+  ``tap_spinvoices.streams.document_files``) one at a time; each crosses the bridge as a page
+  of its part, and ``PartDone`` follows the document's last file. A download cut short or
+  corrupt is fetched once more from a fresh URL. A step per file (storing it) goes between
+  ``files_of_document`` and the delivery.
 - SDK thread: ``_DocumentReader`` turns each file into one invoice_documents record, the raw
   XML and, read by nfelib (``tap_spinvoices.nfe.parse``), the NF-e's key fields. Parsing runs
   there, as records are consumed, never on the event loop that paces the requests and
@@ -22,11 +24,11 @@ The pipeline, one document (a part, sync/events.py) after the other:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 import tempfile
-import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -42,6 +44,14 @@ from tap_spinvoices.errors import RetriesExhaustedError, SpinvoicesError, unexpe
 from tap_spinvoices.nfe.fields import NFE_FIELDS, PARSED
 from tap_spinvoices.sdk_compat import ChildHandOff
 from tap_spinvoices.spapi.operations import GET_INVOICES_DOCUMENT
+from tap_spinvoices.streams.document_files import (
+    DocumentFile,
+    DocumentLimits,
+    DocumentReadError,
+    FileKind,
+    megabytes,
+    read_document,
+)
 from tap_spinvoices.streams.invoice_exports import DONE_EXPORT, DoneExport, InvoiceExportsStream
 from tap_spinvoices.streams.schemas import load_schema
 from tap_spinvoices.sync.api_stream import ApiStream, EventReader
@@ -66,9 +76,10 @@ MAX_MINTS: Final = 3
 _CHUNK: Final = 1 << 16
 # Spill to disk past this size; smaller ZIPs stay in memory.
 _SPOOL_BYTES: Final = 8 << 20
-# What an XML document may start with: a UTF-8 byte order mark, white space, then "<".
-_XML_LEAD: Final = (b"\xef\xbb\xbf", b" ", b"\t", b"\r", b"\n")
-_SNIFF_BYTES: Final = 64
+# A download cut short or corrupt is read this many times in all, each from a fresh URL.
+MAX_READS: Final = 2
+# parse_status of a file kept as raw bytes (FileKind.RAW): not read by nfelib.
+NOT_XML: Final = "not_xml"
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +92,16 @@ class DownloadStats:
     downloaded: int = 0
     expired: int = 0
     failed: int = 0
+    damaged: int = 0  # read, found cut short or corrupt, downloaded again
+
+
+@dataclass(frozen=True)
+class DocumentFetching:
+    """How the documents of one export are fetched: the timeout, the bounds, the counters."""
+
+    timeout_s: float
+    limits: DocumentLimits
+    stats: DownloadStats = field(default_factory=DownloadStats)
 
 
 async def mint_url(client: SpApiCalls, document_id: str) -> str:
@@ -107,11 +128,17 @@ async def download_document(
     client: SpApiCalls,
     http: aiohttp.ClientSession,
     document_id: str,
-    *,
-    stats: DownloadStats,
-    timeout_s: float,
+    fetching: DocumentFetching,
 ) -> DownloadedDocument:
-    """The document's body in a temporary file, minting a new URL when a download fails."""
+    """The document's body in a temporary file, minting a new URL when a download fails.
+
+    Raises:
+        DocumentReadError: The body is longer than ``max_bytes`` (max_document_mb): the
+            download stops there, and the temporary file is gone.
+        RetriesExhaustedError: Every download failed.
+
+    """
+    stats, max_bytes = fetching.stats, fetching.limits.max_download_bytes
     last_problem = ""
     for attempt in range(1, MAX_MINTS + 1):
         url = await mint_url(client, document_id)
@@ -120,11 +147,10 @@ async def download_document(
         try:
             # The URL is pre-signed: no SP-API headers, and no re-encoding of its query.
             async with http.get(
-                URL(url, encoded=True), timeout=aiohttp.ClientTimeout(total=timeout_s)
+                URL(url, encoded=True), timeout=aiohttp.ClientTimeout(total=fetching.timeout_s)
             ) as response:
                 if response.status == 200:  # noqa: PLR2004
-                    async for chunk in response.content.iter_chunked(_CHUNK):
-                        spool.write(chunk)
+                    await _spool_body(response, spool, max_bytes)
                     spool.seek(0)
                     stats.downloaded += 1
                     return DownloadedDocument(spool, PurePosixPath(URL(url).path).name)
@@ -133,6 +159,9 @@ async def download_document(
                 last_problem = f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
             last_problem = type(exc).__name__
+        except BaseException:
+            spool.close()
+            raise
         spool.close()
         stats.failed += 1
         logger.warning(
@@ -149,66 +178,31 @@ async def download_document(
     raise RetriesExhaustedError(msg)
 
 
-class DocumentFormatError(SpinvoicesError):
-    """A downloaded document that is neither a ZIP nor one XML document."""
+async def _spool_body(response: aiohttp.ClientResponse, spool: IO[bytes], max_bytes: int) -> None:
+    """Write the body to ``spool``, refusing it at once past ``max_bytes`` (max_document_mb)."""
+    length = response.content_length
+    if length is not None and length > max_bytes:
+        raise _too_long(f"{megabytes(length)} (its Content-Length)", max_bytes)
+    written = 0
+    async for chunk in response.content.iter_chunked(_CHUNK):
+        written += len(chunk)
+        if written > max_bytes:
+            raise _too_long(
+                f"more than {megabytes(max_bytes)} (the download was stopped)", max_bytes
+            )
+        spool.write(chunk)
 
 
-@dataclass(frozen=True)
-class DocumentFile:
-    """One XML file of a downloaded document, read on the I/O thread, parsed on the SDK's."""
-
-    name: str
-    data: bytes
-    # Whether it is the document's last XML file, whose record carries the document's rows.
-    last: bool
-
-
-def document_files(
-    document: DownloadedDocument, *, document_id: str, export_id: str
-) -> Iterator[DocumentFile]:
-    """Each XML file a document holds, one at a time.
-
-    The model (getInvoicesDocument) promises a ZIP; its static sandbox example URL ends in
-    ``.xml``. So a ZIP gives its XML files, a body that is XML is one file (named as the URL
-    path names it, else after the document id), and anything else is one error naming the
-    export and the document (docs/quirks.md).
-
-    Raises:
-        DocumentFormatError: The body is neither, or a ZIP that cannot be read.
-
-    """
-    body = document.body
-    if zipfile.is_zipfile(body):
-        body.seek(0)
-        try:
-            with zipfile.ZipFile(body) as zipped:
-                infos = [
-                    info
-                    for info in zipped.infolist()
-                    if not info.is_dir() and PurePosixPath(info.filename).suffix.lower() == ".xml"
-                ]
-                for number, info in enumerate(infos, start=1):
-                    yield DocumentFile(info.filename, zipped.read(info), number == len(infos))
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-            raise _not_readable(export_id, document_id, f"a broken ZIP ({exc})") from None
-        return
-    body.seek(0)
-    head = body.read(_SNIFF_BYTES)
-    if head.lstrip(b"".join(_XML_LEAD)).startswith(b"<"):
-        name = document.url_name
-        if PurePosixPath(name).suffix.lower() != ".xml":
-            name = f"{document_id}.xml"
-        yield DocumentFile(name, head + body.read(), last=True)
-        return
-    raise _not_readable(export_id, document_id, f"neither a ZIP nor XML (starts {head[:16]!r})")
-
-
-def _not_readable(export_id: str, document_id: str, what: str) -> DocumentFormatError:
-    return DocumentFormatError(
-        f"{GET_INVOICES_DOCUMENT.name}: invoices document {document_id} of export {export_id} "
-        f"is {what}; the next run downloads it again (if it stays so, report the export id "
-        "to Amazon)"
+def _too_long(size: str, max_bytes: int) -> DocumentReadError:
+    return DocumentReadError(
+        f"is longer than max_document_mb ({megabytes(max_bytes)}): {size}",
+        "raise max_document_mb if documents this large are expected (the tap keeps one "
+        "document at a time in a temporary file)",
     )
+
+
+class DocumentFormatError(SpinvoicesError):
+    """A downloaded document the tap cannot read, or past a bound: one line naming it."""
 
 
 async def files_of_document(
@@ -216,42 +210,102 @@ async def files_of_document(
     document_id: str,
     *,
     export_id: str,
-    stats: DownloadStats,
-    timeout_s: float,
+    fetching: DocumentFetching,
 ) -> AsyncGenerator[DocumentFile]:
-    """The XML files of one document, downloaded now (its URL is minted just before)."""
-    document = await download_document(
-        connection.client, connection.http, document_id, stats=stats, timeout_s=timeout_s
+    """The files of one document, downloaded now (its URL is minted just before).
+
+    A document cut short or corrupt is downloaded once more from a fresh URL and read again;
+    files yielded before the damage was found are not yielded twice (keys are assigned in
+    archive order, so the same file has the same key).
+
+    Raises:
+        DocumentFormatError: The document cannot be read, or is past a bound: one line
+            naming the export, the document, the cause and the fix.
+
+    """
+    yielded: set[str] = set()
+    for read in range(1, MAX_READS + 1):
+        try:
+            document = await download_document(
+                connection.client, connection.http, document_id, fetching
+            )
+            with document.body:
+                files = read_document(
+                    document.body,
+                    url_name=document.url_name,
+                    document_id=document_id,
+                    limits=fetching.limits,
+                )
+                for file in files:
+                    if file.key not in yielded:
+                        yielded.add(file.key)
+                        yield file
+        except DocumentReadError as exc:
+            if not exc.transfer_damage or read == MAX_READS:
+                raise _unreadable(export_id, document_id, exc, reads=read) from None
+            fetching.stats.damaged += 1
+            logger.warning(
+                "export %s, document %s %s: downloading it again from a fresh URL (%d/%d)",
+                export_id,
+                document_id,
+                exc.problem,
+                read + 1,
+                MAX_READS,
+            )
+        else:
+            return
+
+
+def _unreadable(
+    export_id: str, document_id: str, problem: DocumentReadError, *, reads: int
+) -> DocumentFormatError:
+    again = f" on all {reads} downloads, each from a fresh URL" if reads > 1 else ""
+    return DocumentFormatError(
+        f"{GET_INVOICES_DOCUMENT.name}: invoices document {document_id} of export {export_id} "
+        f"{problem.problem}{again}. Fix: {problem.fix}"
     )
-    with document.body:
-        for file in document_files(document, document_id=document_id, export_id=export_id):
-            yield file
 
 
 def document_record(
-    file_name: str, data: bytes, *, document_id: str, export_id: str, marketplace: str
-) -> tuple[dict[str, Any], ParseOutcome]:
-    """The invoice_documents record of one XML file, and what nfelib read from it."""
-    # Loaded on first use: runs that read no document never load nfelib's bindings.
-    from tap_spinvoices.nfe.parse import parse_xml  # noqa: PLC0415
+    file: DocumentFile, *, document_id: str, export_id: str, marketplace: str
+) -> tuple[dict[str, Any], ParseOutcome | None]:
+    """The invoice_documents record of one file, and what nfelib read from it (None: raw).
 
-    outcome = parse_xml(data)
+    The text is the bytes' own: UTF-8 bytes go into ``xml`` as they are, any others (and
+    every raw file) as Base64 into ``xml_base64``, flagged by ``content_is_base64``.
+    """
+    data = file.data
+    outcome: ParseOutcome | None = None
+    if file.kind is FileKind.XML:
+        # Loaded on first use: runs that read no document never load nfelib's bindings.
+        from tap_spinvoices.nfe.parse import parse_xml  # noqa: PLC0415
+
+        outcome = parse_xml(data)
+    text: str | None = None
+    if file.kind is FileKind.XML:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            text = None
     record: dict[str, Any] = {
-        # The file is named after the invoice id of getInvoices (Invoices FAQ).
-        "invoiceId": PurePosixPath(file_name).stem,
+        # The file is named after the invoice id of getInvoices (Invoices FAQ); in a folder
+        # or a ZIP inside the ZIP its path keeps two files with the same name apart.
+        "invoiceId": file.key,
         "exportId": export_id,
         "invoicesDocumentId": document_id,
         "marketplaceId": marketplace,
-        "file_name": file_name,
-        "xml": data.decode("utf-8", errors="replace"),
+        "file_name": file.path,
+        "xml": text,
+        "xml_base64": None if text is not None else base64.b64encode(data).decode("ascii"),
+        "content_is_base64": text is None,
         "xml_sha256": hashlib.sha256(data).hexdigest(),
         "xml_bytes": len(data),
-        "parse_status": outcome.status,
-        "parse_error": outcome.reason,
-        "document_type": outcome.document_type,
+        "parse_status": outcome.status if outcome else NOT_XML,
+        "parse_error": outcome.reason if outcome else file.warning,
+        "document_type": outcome.document_type if outcome else None,
     }
     for name in NFE_FIELDS:
-        record[name] = outcome.invoice.get(name)
+        record[name] = outcome.invoice.get(name) if outcome else None
     return record, outcome
 
 
@@ -289,6 +343,8 @@ class _DocumentReader(EventReader[DocumentFile]):
     # Rows of the document being read, until its last file's record carries them.
     items: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    files_in_part: int = 0
+    warnings: int = 0  # WARNING lines about the export's documents and files, for the summary
 
     @override
     def page_records(self, page: Page[DocumentFile]) -> list[dict[str, Any]]:
@@ -297,13 +353,23 @@ class _DocumentReader(EventReader[DocumentFile]):
         records = []
         for file in page.items:
             record, outcome = document_record(
-                file.name,
-                file.data,
+                file,
                 document_id=document_id,
                 export_id=self.export.export_id,
                 marketplace=self.export.marketplace_id,
             )
-            self._collect_rows(record, outcome)
+            self.files_in_part += 1
+            if file.warning:
+                self.warnings += 1
+                self.logger.warning(
+                    "export %s, document %s, entry %s: %s",
+                    self.export.export_id,
+                    document_id,
+                    file.path,
+                    file.warning,
+                )
+            if outcome is not None:
+                self._collect_rows(record, outcome)
             if file.last:
                 rows = DocumentNfeRows(document_id, self.items, self.events)
                 self.items, self.events = [], []
@@ -314,11 +380,21 @@ class _DocumentReader(EventReader[DocumentFile]):
     @override
     def part_done(self, done: PartDone) -> None:
         """Remember the document as downloaded (its rows were handed over before)."""
+        if not self.files_in_part:
+            self.warnings += 1
+            self.logger.warning(
+                "export %s, document %s: the document holds no file (an empty ZIP): no record "
+                "to write; marked done",
+                self.export.export_id,
+                self.document_ids[done.part],
+            )
+        self.files_in_part = 0
         self.done.append(self.document_ids[done.part])
         del self.done[:-MAX_REMEMBERED_DOCUMENTS]
 
     def _collect_rows(self, record: dict[str, Any], outcome: ParseOutcome) -> None:
         if outcome.status != PARSED:
+            self.warnings += 1
             self.logger.warning(
                 "export %s, document %s, file %s: NF-e not read (%s): %s",
                 record["exportId"],
@@ -396,8 +472,14 @@ class InvoiceDocumentsStream(ApiStream):
         todo = [d for d in export.document_ids if d not in done]
         if not todo:
             return
-        stats = DownloadStats()
-        timeout_s = self.run.settings.request_timeout_s
+        settings = self.run.settings
+        limits = DocumentLimits(
+            max_download_bytes=settings.max_document_bytes,
+            max_files=settings.max_document_files,
+            max_file_bytes=settings.max_record_bytes,
+        )
+        fetching = DocumentFetching(settings.request_timeout_s, limits)
+        stats = fetching.stats
 
         async def fetch(
             connection: ApiConnection,
@@ -408,8 +490,7 @@ class InvoiceDocumentsStream(ApiStream):
                     connection,
                     document_id,
                     export_id=export.export_id,
-                    stats=stats,
-                    timeout_s=timeout_s,
+                    fetching=fetching,
                 )
                 # Closed at once if the run stops here: the document's temporary file goes.
                 async with aclosing(files):
@@ -420,9 +501,12 @@ class InvoiceDocumentsStream(ApiStream):
         reader = _DocumentReader(export, todo, done, self.run.settings.account_id, self.logger)
         yield from self.write_events(self.fetch_events(fetch, max_pending=2), reader, state)
         self.logger.info(
-            "export %s: %d documents downloaded, %d URLs minted, %d expired before use",
+            "export %s: %d documents downloaded, %d URLs minted, %d expired before use, %d "
+            "downloaded again (cut short or corrupt), %d warnings about documents and files",
             export.export_id,
             stats.downloaded,
             stats.minted,
             stats.expired,
+            stats.damaged,
+            reader.warnings,
         )
