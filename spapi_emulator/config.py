@@ -627,6 +627,12 @@ class EmulatorConfig:
         "ends). Needs document_body zip.",
         Section.HOSTILE,
     )
+    document_shape_every: int = option(
+        1,
+        "Which documents document_shape (and document_body broken) breaks: the Nth, 2Nth, ... "
+        "in creation order; 1: every one (2 lets the documents before a broken one finish).",
+        Section.HOSTILE,
+    )
     document_bomb_bytes: int = option(
         2 << 30,
         "Unzipped size of document_shape bomb's bomb.xml (2 GiB of zeros deflate to 2 MB).",
@@ -677,6 +683,8 @@ class EmulatorConfig:
             raise ValueError(f"huge_invoice_bytes must be at least {len(PDF_HEADER)}")
         if self.retry_after_seconds is not None and self.retry_after_seconds < 0:
             raise ValueError("retry_after_seconds must be >= 0")
+        if self.document_shape_every < 1:
+            raise ValueError("document_shape_every must be >= 1")
         if not 0 < self.document_bomb_bytes < 1 << 32:
             raise ValueError("document_bomb_bytes must be in 1..4294967295 (no ZIP64)")
         if self.document_shape is not DocumentShape.NONE and self.document_body is not (

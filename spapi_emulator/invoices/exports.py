@@ -411,12 +411,20 @@ class InvoicesApi:
             if download:
                 self._downloads[document_id] = downloads + 1
         config = self.config
-        shape = config.document_shape
         if config.document_body is DocumentBody.XML:
             return iter([self.document_files(document_id)[0][2]])
-        if config.document_body is DocumentBody.BROKEN or (
-            shape is DocumentShape.TRUNCATED_ONCE and downloads == 0
-        ):
+        if not self.document_is_broken(document_id):
+            return pieces
+        return self._broken_body(document_id, pieces, first_download=downloads == 0)
+
+    def _broken_body(
+        self, document_id: str, pieces: Iterator[bytes], *, first_download: bool
+    ) -> Iterator[bytes]:
+        """What a broken document serves: ``document_body`` broken, or ``document_shape``."""
+        config = self.config
+        shape = config.document_shape
+        cut = shape is DocumentShape.TRUNCATED_ONCE and first_download
+        if config.document_body is DocumentBody.BROKEN or cut:
             whole = b"".join(pieces)
             return iter([whole[: len(whole) // 2]])
         if shape is DocumentShape.ENDLESS:
@@ -425,6 +433,15 @@ class InvoicesApi:
             return pieces
         files = self.document_files(document_id)
         return iter([shaped_zip(shape, files, bomb_bytes=config.document_bomb_bytes)])
+
+    def document_is_broken(self, document_id: str) -> bool:
+        """Whether document_shape (or document_body broken) breaks this document.
+
+        The Nth, 2Nth, ... document in creation order (``document_shape_every``).
+        """
+        with self._lock:
+            number = list(self._documents).index(document_id)  # the sandbox's is 0
+        return number % self.config.document_shape_every == 0
 
     def document_zip(self, document_id: str) -> bytes:
         """Return the document's ZIP, byte-identical to what the download URL serves.

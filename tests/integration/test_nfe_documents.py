@@ -162,23 +162,5 @@ def test_document_served_as_one_bare_xml_becomes_one_record_named_by_its_url(emu
     assert len(run.records("invoice_items")) >= 2 * len(records)
 
 
-def test_document_neither_zip_nor_xml_is_one_clear_error_naming_export_and_document(
-    emulator_factory,
-):
-    emu = emulator_factory(**INVOICES_EMULATOR, document_body="broken")
-    run = run_tap(config_for(emu).with_range(START, END).build(), streams=NFE_STREAMS)
-
-    assert run.returncode == 1
-    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
-    assert len(errors) == 1, run.stderr
-    (error,) = errors
-    first = next(
-        (view.export_id, view.document_ids[0])
-        for view in listed_exports(emu)
-        if view.status == "DONE" and view.document_ids
-    )
-    assert f"invoices document {first[1]} of export {first[0]}" in error
-    assert "neither a ZIP nor XML" in error
-    assert "Traceback" not in run.stderr
-    assert "BadZipFile" not in run.stderr
-    assert run.records("invoice_documents") == []
+# A document cut short on every download (document_body broken), and every other document
+# that cannot be read: tests/integration/test_hostile_documents.py.
