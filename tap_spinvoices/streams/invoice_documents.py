@@ -133,7 +133,7 @@ async def download_document(
     """The document's body in a temporary file, minting a new URL when a download fails.
 
     Raises:
-        DocumentReadError: The body is longer than ``max_bytes`` (max_document_mb): the
+        DocumentReadError: The body is longer than max_document_mb: the
             download stops there, and the temporary file is gone.
         RetriesExhaustedError: Every download failed.
 
@@ -419,7 +419,7 @@ class InvoiceDocumentsStream(ApiStream):
     """NF-e XML invoices from the documents of DONE exports (child of invoice_exports).
 
     For each document of a DONE export not downloaded before: getInvoicesDocument mints a
-    30-second URL (about one call a minute), the ZIP is downloaded at once, and each XML
+    30-second URL (about one call a minute), the ZIP is downloaded at once, and each
     file becomes one record with the fields nfelib read from it. Finished document ids are
     kept in state (the last ``MAX_REMEMBERED_DOCUMENTS``), so no document is downloaded
     twice across runs.
