@@ -42,6 +42,7 @@ from tap_spinvoices.nfe.fields import (
     UNKNOWN_DOCUMENT,
     UNREADABLE_NFE,
 )
+from tap_spinvoices.nfe.strict_xml import strict_parser
 
 # Event types (tpEvento) whose detail has its own binding.
 CANCELLATION: Final = "110111"
@@ -54,16 +55,8 @@ _EVENT_DETAIL_BINDINGS: Final = {
 }
 # Unknown elements (a newer schema's additions) are skipped, not fatal.
 _PARSER: Final = XmlParser(config=ParserConfig(fail_on_unknown_properties=False))
-# The bytes are parsed here, strictly, and the bindings walk the tree: xsdata's own lxml
-# path parses with recover=True, which would read a truncated NF-e as a shorter valid one.
-# No entities, DTDs or network: the files come from outside.
-_STRICT_XML: Final = etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    remove_comments=True,
-    remove_pis=True,
-)
+# The bytes are parsed here, strictly (strict_xml.py), and the bindings walk the tree.
+_STRICT_XML: Final = strict_parser()
 
 
 class NfeReadError(ValueError):
