@@ -57,7 +57,7 @@ class ArchivedFile:
 
 @dataclass
 class ArchiveCounts:
-    """What a run stored, for the end-of-sync line."""
+    """What a run stored of one stream's documents, for the end-of-sync line."""
 
     created: int = 0
     reused: int = 0
@@ -84,16 +84,16 @@ class Archive:
         self._random = random_fraction
         self._policy = RetryPolicy(max_attempts=config.max_attempts, base_delay=0.2, max_delay=10)
         self._lock = threading.Lock()
-        self._counts = ArchiveCounts()
+        self._counts: dict[str, ArchiveCounts] = {}
 
     def uploads(self) -> Uploads:
         """The uploads of the running event loop, bounded by the archive_* settings."""
         return Uploads(self, self.config.uploads_in_flight, self.config.bytes_in_flight)
 
-    def counts(self) -> ArchiveCounts:
-        """A copy of what was stored so far."""
+    def counts(self, stream: str) -> ArchiveCounts:
+        """A copy of what was stored so far of ``stream``'s documents."""
         with self._lock:
-            return ArchiveCounts(**vars(self._counts))
+            return ArchiveCounts(**vars(self._counts.get(stream, ArchiveCounts())))
 
     def close(self) -> None:
         """Release the store's threads and connections."""
@@ -118,11 +118,12 @@ class Archive:
         created = await self._create(name, document)
         size = len(document.data)
         with self._lock:
+            counts = self._counts.setdefault(document.stream, ArchiveCounts())
             if created:
-                self._counts.created += 1
-                self._counts.created_bytes += size
+                counts.created += 1
+                counts.created_bytes += size
             else:
-                self._counts.reused += 1
+                counts.reused += 1
         uri = self.config.location.uri(name)
         return ArchivedFile(uri=uri, name=name, sha256=digest, size=size, created=created)
 

@@ -370,7 +370,7 @@ class CustomerInvoicesStream(WindowedStream):
         yield from super().get_records(context)
         archive = self.run.archive
         if archive is not None:
-            counts = archive.counts()
+            counts = archive.counts(self.name)
             self.logger.info(
                 "customer_invoices: archive: %d PDFs stored (%.1f MB), %d already there, in %s",
                 counts.created,

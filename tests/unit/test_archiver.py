@@ -105,8 +105,26 @@ def test_a_document_already_there_is_reused_not_written_again():
 
     assert (first.created, second.created) == (True, False)
     assert first.uri == second.uri
-    counts = archive.counts()
+    counts = archive.counts("customer_invoices")
     assert (counts.created, counts.reused, counts.created_bytes) == (1, 1, 100)
+
+
+def test_what_was_stored_is_counted_per_stream():
+    store = ScriptedStore()
+    archive, _ = make_archive(store)
+    xml = Document("invoice_documents", DAY, "K1", b"<nfeProc/>", "xml")
+
+    async def both():
+        uploads = archive.uploads()
+        await uploads.store(pdf(1))
+        await uploads.store(xml)
+        await uploads.store(xml)
+
+    asyncio.run(both())
+
+    pdfs, xmls = archive.counts("customer_invoices"), archive.counts("invoice_documents")
+    assert (pdfs.created, pdfs.reused, pdfs.created_bytes) == (1, 0, 100)
+    assert (xmls.created, xmls.reused, xmls.created_bytes) == (1, 1, 10)
 
 
 def test_an_object_of_another_size_under_the_name_stops_the_run_instead_of_being_reused():
