@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from singer_sdk.singerlib import Metadata
 from typing_extensions import override
 
 from tap_spinvoices.errors import RecordTooLargeError, unexpected_response
@@ -26,6 +25,7 @@ from tap_spinvoices.spapi.client import request_id_of
 from tap_spinvoices.spapi.paging import FollowUpForms
 from tap_spinvoices.spapi.responses import json_type
 from tap_spinvoices.streams import customer_invoice_files
+from tap_spinvoices.streams.archive_selection import ArchiveSelection
 from tap_spinvoices.streams.pager import PageBounds, ParsedPage, WindowRequest, follow_pages
 from tap_spinvoices.streams.schemas import load_schema
 from tap_spinvoices.sync.bookmarks import format_instant
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from singer_sdk.helpers.types import Context
-    from singer_sdk.singerlib import Catalog, MetadataMapping
 
     from tap_spinvoices.spapi.client import SpApiClient
     from tap_spinvoices.spapi.session import ApiConnection
@@ -313,7 +312,7 @@ class _LastAnswer:
         return parse
 
 
-class CustomerInvoicesStream(WindowedStream):
+class CustomerInvoicesStream(ArchiveSelection, WindowedStream):
     """Customer invoices (Base64 PDF) of Direct Fulfillment purchase orders (India, EU).
 
     SP-API getCustomerInvoices, one request chain per window of at most 7 days, with an RDT.
@@ -325,8 +324,12 @@ class CustomerInvoicesStream(WindowedStream):
     default_region = "eu"
     operation = OPERATION
 
-    # Whether the input catalog has an entry for this stream (see ``metadata``).
-    _in_input_catalog = False
+    # The archive's defaults (archive_selection.py). No archive: the PDF digests are not
+    # selected by default either: they decode every PDF, 4 us an invoice, as much as the
+    # rest of the tap's work.
+    archive_fields = ARCHIVE_FIELDS
+    unselected_without_archive = ARCHIVE_FIELDS
+    document_fields = frozenset({customer_invoice_files.CONTENT})
 
     @property
     @override
@@ -336,48 +339,10 @@ class CustomerInvoicesStream(WindowedStream):
         return [{"ship_from_party_id": party} for party in parties] or None
 
     @override
-    def apply_catalog(self, catalog: Catalog) -> None:
-        """Apply the input catalog, noting whether it lists this stream."""
-        self._in_input_catalog = catalog.get_stream(self.tap_stream_id) is not None
-        super().apply_catalog(catalog)
-
-    @property
-    @override
-    def metadata(self) -> MetadataMapping:
-        """Standard metadata, with what is selected by default depending on the archive.
-
-        No archive: the PDF digests are not selected by default (they decode every PDF, 4 us
-        an invoice, as much as the rest of the tap's work), nor ``archive_uri``. With the
-        archive (docs/archive.md): ``archive_uri`` and the digests are always written
-        (automatic), and ``content`` is not selected by default, since the archive holds the
-        PDF. A catalog that lists the stream keeps its own selection otherwise.
-        """
-        metadata = super().metadata
-        archived = self.run.archive_is_set
-        if archived:
-            for name in ARCHIVE_FIELDS:
-                entry = metadata.setdefault(("properties", name), Metadata())
-                entry.inclusion = Metadata.InclusionType.AUTOMATIC
-        if not self._in_input_catalog:
-            unselected = {customer_invoice_files.CONTENT} if archived else ARCHIVE_FIELDS
-            for name in unselected:
-                metadata[("properties", name)].selected_by_default = False
-        return metadata
-
-    @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """The records of a partition; with the archive, a line of what it stored so far."""
         yield from super().get_records(context)
-        archive = self.run.archive
-        if archive is not None:
-            counts = archive.counts(self.name)
-            self.logger.info(
-                "customer_invoices: archive: %d PDFs stored (%.1f MB), %d already there, in %s",
-                counts.created,
-                counts.created_bytes / 1e6,
-                counts.reused,
-                archive.config.location.uri("").rstrip("/"),
-            )
+        self.log_archived("PDFs")
 
     @property
     @override
@@ -408,7 +373,7 @@ class CustomerInvoicesStream(WindowedStream):
         return functools.partial(
             customer_invoice_files.archive_page,
             archive.uploads(),
-            keep_content=bool(self.mask[("properties", customer_invoice_files.CONTENT)]),
+            keep_content=self.keeps(customer_invoice_files.CONTENT),
             logger=self.logger,
         )
 
@@ -431,9 +396,7 @@ class CustomerInvoicesStream(WindowedStream):
         party = (context or {}).get("ship_from_party_id")
         settings = self.run.settings
         # With the archive, the digests come from the archived bytes (prepare_page).
-        digests = frozenset(
-            f for f in DIGEST_FIELDS if self.mask[("properties", f)] and self.run.archive is None
-        )
+        digests = frozenset(f for f in DIGEST_FIELDS if self.keeps(f) and self.run.archive is None)
         return window_pages(
             client,
             window,

@@ -12,8 +12,9 @@ The pipeline, one document (a part, sync/events.py) after the other:
   the document, and yields its files (``DocumentFile``, read within bounds by
   ``tap_spinvoices.streams.document_files``) one at a time; each crosses the bridge as a page
   of its part, and ``PartDone`` follows the document's last file. A download cut short or
-  corrupt is fetched once more from a fresh URL. A step per file (storing it) goes between
-  ``files_of_document`` and the delivery.
+  corrupt is fetched once more from a fresh URL. With ``archive_url``, each file is stored
+  between ``files_of_document`` and the delivery, and crosses only once stored
+  (``invoice_document_files.py``).
 - SDK thread: ``_DocumentReader`` turns each file into one invoice_documents record, the raw
   XML and, read by nfelib (``tap_spinvoices.nfe.parse``), the NF-e's key fields. Parsing runs
   there, as records are consumed, never on the event loop that paces the requests and
@@ -52,10 +53,11 @@ from tap_spinvoices.streams.document_files import (
     megabytes,
     read_document,
 )
+from tap_spinvoices.streams import invoice_document_files as archived_files
+from tap_spinvoices.streams.archive_selection import ArchiveSelection
 from tap_spinvoices.streams.invoice_exports import DONE_EXPORT, DoneExport, InvoiceExportsStream
 from tap_spinvoices.streams.schemas import load_schema
 from tap_spinvoices.sync.api_stream import ApiStream, EventReader
-from tap_spinvoices.sync.events import Page, PartDone
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     from tap_spinvoices.spapi.client import SpApiCalls
     from tap_spinvoices.spapi.session import ApiConnection
     from tap_spinvoices.sync.api_stream import StreamEvent
+    from tap_spinvoices.sync.events import Page, PartDone
 
 # Custom key in the state of invoice_documents.
 DONE_DOCUMENTS: Final = "done_document_ids"
@@ -332,7 +335,7 @@ NFE_ROWS: Final = ChildHandOff("nfe_rows", DocumentNfeRows)
 
 
 @dataclass
-class _DocumentReader(EventReader[DocumentFile]):
+class _DocumentReader(EventReader[archived_files.DeliveredFile[DocumentFile]]):
     """What invoice_documents' events mean on the SDK's thread: files become records."""
 
     export: DoneExport
@@ -347,11 +350,14 @@ class _DocumentReader(EventReader[DocumentFile]):
     warnings: int = 0  # WARNING lines about the export's documents and files, for the summary
 
     @override
-    def page_records(self, page: Page[DocumentFile]) -> list[dict[str, Any]]:
+    def page_records(
+        self, page: Page[archived_files.DeliveredFile[DocumentFile]]
+    ) -> list[dict[str, Any]]:
         """One record per file; the last file's carries the document's rows (``NFE_ROWS``)."""
         document_id = self.document_ids[page.part]
         records = []
-        for file in page.items:
+        for delivered in page.items:
+            file = delivered.file
             record, outcome = document_record(
                 file,
                 document_id=document_id,
@@ -368,6 +374,8 @@ class _DocumentReader(EventReader[DocumentFile]):
                     file.path,
                     file.warning,
                 )
+            if delivered.archived is not None:
+                archived_files.name_the_file(record, delivered.archived)
             if outcome is not None:
                 self._collect_rows(record, outcome)
             if file.last:
@@ -415,7 +423,7 @@ class _DocumentReader(EventReader[DocumentFile]):
         self.events.extend({**row, **source} for row in outcome.events)
 
 
-class InvoiceDocumentsStream(ApiStream):
+class InvoiceDocumentsStream(ArchiveSelection, ApiStream):
     """NF-e XML invoices from the documents of DONE exports (child of invoice_exports).
 
     For each document of a DONE export not downloaded before: getInvoicesDocument mints a
@@ -438,6 +446,10 @@ class InvoiceDocumentsStream(ApiStream):
     state_partitioning_keys: ClassVar[list[str]] = []
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
     default_region = InvoiceExportsStream.default_region
+    # The archive's defaults (archive_selection.py); the digests are written either way.
+    archive_fields = archived_files.ARCHIVE_FIELDS
+    unselected_without_archive = frozenset({archived_files.ARCHIVE_URI})
+    document_fields = archived_files.DOCUMENT_FIELDS
 
     @override
     def preprocess_context(self, context: Context) -> Context:
@@ -480,23 +492,29 @@ class InvoiceDocumentsStream(ApiStream):
         )
         fetching = DocumentFetching(settings.request_timeout_s, limits)
         stats = fetching.stats
+        archive = self.run.archive
 
         async def fetch(
             connection: ApiConnection,
-            deliver: Callable[[StreamEvent[DocumentFile]], Awaitable[None]],
+            deliver: Callable[
+                [StreamEvent[archived_files.DeliveredFile[DocumentFile]]], Awaitable[None]
+            ],
         ) -> None:
-            for part, document_id in enumerate(todo):
-                files = files_of_document(
-                    connection,
-                    document_id,
-                    export_id=export.export_id,
-                    fetching=fetching,
-                )
-                # Closed at once if the run stops here: the document's temporary file goes.
-                async with aclosing(files):
-                    async for file in files:
-                        await deliver(Page(part, [file], len(file.data)))
-                await deliver(PartDone(part))
+            async with archived_files.file_delivery(
+                archive, deliver, export_day=export.day
+            ) as delivery:
+                for part, document_id in enumerate(todo):
+                    files = files_of_document(
+                        connection,
+                        document_id,
+                        export_id=export.export_id,
+                        fetching=fetching,
+                    )
+                    # Closed at once if the run stops here: the document's temporary file goes.
+                    async with aclosing(files):
+                        async for file in files:
+                            await delivery.file(part, file)
+                    await delivery.part_done(part)
 
         reader = _DocumentReader(export, todo, done, self.run.settings.account_id, self.logger)
         yield from self.write_events(self.fetch_events(fetch, max_pending=2), reader, state)
@@ -510,3 +528,4 @@ class InvoiceDocumentsStream(ApiStream):
             stats.damaged,
             reader.warnings,
         )
+        self.log_archived("XML files")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from typing_extensions import override
@@ -38,11 +39,39 @@ class DoneExport:
     export_id: str
     marketplace_id: str
     document_ids: tuple[str, ...]
+    # The archive's day for a file that names none itself (export_day).
+    day: date
 
     @override
     def __str__(self) -> str:
         """What singer-sdk's METRIC lines show of the child context."""
         return f"documents={len(self.document_ids)}"
+
+
+# Where an export's day is read, in order: Amazon's, then the window that listed it.
+_DAY_FIELDS: Final = ("generateExportFinishedAt", "generateExportStartedAt", "window_start")
+_FIRST_YEAR: Final = 2000
+
+
+def export_day(record: Mapping[str, Any]) -> date:
+    """The UTC day the export was generated, else the start of the window that listed it.
+
+    The archive files an XML file whose own date cannot be read under this day: a property
+    of the export, so every run gives the file the same name. The window (the tap's own,
+    always there) only when Amazon sent neither time.
+    """
+    for name in _DAY_FIELDS:
+        value = record.get(name)
+        if not isinstance(value, str):
+            continue
+        try:
+            day = parse_datetime(value).astimezone(UTC).date()
+        except ValueError:
+            continue
+        if day.year >= _FIRST_YEAR:
+            return day
+    msg = f"export {record.get('exportId')!r} has no readable {' or '.join(_DAY_FIELDS)}"
+    raise ValueError(msg)
 
 
 # The child context of invoice_documents holds the export under this key.
@@ -117,7 +146,9 @@ class InvoiceExportsStream(BrazilInvoicesApiStream):
         del context
         document_ids = record.get("invoicesDocumentIds") or []
         if record.get("status") == "DONE" and document_ids:
-            export = DoneExport(record["exportId"], record["marketplaceId"], tuple(document_ids))
+            export = DoneExport(
+                record["exportId"], record["marketplaceId"], tuple(document_ids), export_day(record)
+            )
             yield DONE_EXPORT.context(
                 {"exportId": export.export_id, "marketplaceId": export.marketplace_id}, export
             )

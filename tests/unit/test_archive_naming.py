@@ -151,3 +151,44 @@ def test_every_two_character_identifier_is_told_apart():
     identifiers = ["".join(p) for p in itertools.product(alphabet, repeat=2)]
 
     assert len({escape_identifier(i) for i in identifiers}) == len(identifiers)
+
+
+# ZIP entry names of an export document (invoice_documents names a file by its entry when it
+# is no NF-e it can read), each with what its name segment must be.
+ZIP_ENTRIES = [
+    pytest.param("3f2a9c1e-0b1d", "3f2a9c1e-0b1d", id="invoice-id"),
+    pytest.param("nfe/2024/01/abc", "nfe~2F2024~2F01~2Fabc", id="entry-in-folders"),
+    pytest.param("../../../etc/cron.d/x", "~2E.~2F..~2F..~2Fetc~2Fcron.d~2Fx", id="dot-dot"),
+    pytest.param("/etc/passwd", "~2Fetc~2Fpasswd", id="absolute-entry"),
+    pytest.param("C:\\Windows\\x", "C~3A~5CWindows~5Cx", id="windows-path"),
+    pytest.param("a\r\nb\tc\x00d\x1b[31m", "a~0D~0Ab~09c~00d~1B~5B31m", id="control-characters"),
+    pytest.param("nota fiscal ção", "nota~20fiscal~20~C3~A7~C3~A3o", id="utf8-entry"),
+    # zipfile reads a name without the UTF-8 flag as cp437: a str, as any other.
+    pytest.param(b"caf\x82".decode("cp437"), "caf~C3~A9", id="cp437-name"),
+]
+
+
+@pytest.mark.parametrize(("entry", "segment"), ZIP_ENTRIES)
+def test_a_zip_entry_name_becomes_one_safe_file_name_under_its_day(entry, segment):
+    name = object_name("V1", "invoice_documents", DAY, entry, sha256_hex=SHA, extension="xml")
+
+    assert name == f"V1/invoice_documents/2024/01/05/{segment}--{SHA}.xml"
+    assert all(part not in {"", ".", ".."} for part in name.split("/"))
+    parsed = parse_object_name(name)
+    assert parsed is not None
+    assert unescape_identifier(parsed.business_id) == entry.encode()
+
+
+def test_a_300_character_zip_entry_name_is_cut_and_kept_apart_from_its_neighbours():
+    entries = ["d/" * 150, "d/" * 149 + "e/", "x" * 300, "x" * 299 + "y"]
+
+    names = [
+        object_name("V1", "invoice_documents", DAY, e, sha256_hex=SHA, extension="xml")
+        for e in entries
+    ]
+
+    assert len(set(names)) == len(entries)
+    for name in names:
+        assert len(name.rsplit("/", 1)[1].encode()) < 255
+        assert name.startswith("V1/invoice_documents/2024/01/05/")
+        assert parse_object_name(name) is not None

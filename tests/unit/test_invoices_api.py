@@ -2,7 +2,7 @@
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from tap_spinvoices.spapi.paging import FollowUpForms
 from tap_spinvoices.streams import invoice_documents as documents
 from tap_spinvoices.streams import invoices_api
+from tap_spinvoices.streams.invoice_exports import export_day
 from tap_spinvoices.streams.schemas import load_schema
 from tap_spinvoices.sync.windows import Window
 
@@ -123,3 +124,36 @@ def test_schema_fields_are_the_models_fields(stream, definition):
         if spec.get("format"):
             assert ours["format"] == spec["format"]
     assert set(schema) - set(model) == {"marketplaceId", "window_start", "window_end", "account_id"}
+
+
+@pytest.mark.parametrize(
+    ("times", "day"),
+    [
+        pytest.param(
+            {
+                "generateExportStartedAt": "2024-01-04T23:00:00.000Z",
+                "generateExportFinishedAt": "2024-01-05T01:00:00.000Z",
+            },
+            date(2024, 1, 5),
+            id="finished",
+        ),
+        pytest.param(
+            {"generateExportStartedAt": "2024-01-04T23:00:00.000Z"}, date(2024, 1, 4), id="started"
+        ),
+        pytest.param(
+            {"generateExportFinishedAt": "2024-01-05T01:00:00+03:00"},
+            date(2024, 1, 4),
+            id="utc-day",
+        ),
+        pytest.param({"generateExportFinishedAt": "soon"}, date(2024, 1, 2), id="not-a-time"),
+        pytest.param({"generateExportFinishedAt": 20240105}, date(2024, 1, 2), id="not-a-string"),
+        pytest.param(
+            {"generateExportFinishedAt": "0001-01-01T00:00:00Z"}, date(2024, 1, 2), id="year-1"
+        ),
+        pytest.param({}, date(2024, 1, 2), id="neither"),
+    ],
+)
+def test_an_export_s_day_is_when_amazon_generated_it_else_its_window_s(times, day):
+    record = {"exportId": "E1", "window_start": "2024-01-02T06:00:00+00:00", **times}
+
+    assert export_day(record) == day

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from tap_spinvoices.streams.invoice_documents import NFE_ROWS, DocumentNfeRows
@@ -21,7 +23,7 @@ def test_a_child_stream_keeps_its_context_out_of_the_state(stream_type):
 
 
 def test_the_hand_offs_read_back_as_written_and_log_as_a_summary():
-    export = DoneExport("exp-1", "A2Q3Y263D00KWC", ("doc-1", "doc-2"))
+    export = DoneExport("exp-1", "A2Q3Y263D00KWC", ("doc-1", "doc-2"), date(2024, 1, 5))
     context = DONE_EXPORT.context({"exportId": "exp-1"}, export)
     assert DONE_EXPORT.read(context) is export
     assert str(export) == "documents=2"
