@@ -68,10 +68,11 @@ class TapProcess:
         workdir: Path,
         *,
         log_level: str | None = None,
+        streams: tuple[str, ...] = (STREAM,),
     ) -> None:
         workdir.mkdir(parents=True)
         catalog = workdir / "catalog.json"
-        catalog.write_bytes(orjson.dumps(catalog_selecting((STREAM,))))
+        catalog.write_bytes(orjson.dumps(catalog_selecting(streams)))
         self._stderr_path = workdir / "stderr.log"
         with self._stderr_path.open("wb") as stderr:
             self.proc = subprocess.Popen(

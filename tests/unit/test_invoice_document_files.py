@@ -18,6 +18,7 @@ from tap_spinvoices.streams.invoice_document_files import (
     file_delivery,
 )
 from tap_spinvoices.sync.events import Page, PartDone
+from tap_spinvoices.tap import TapSpinvoices
 from tests.unit.test_archiver import ScriptedStore, s3_answer
 from tests.unit.test_nfe_identify import KEY, event, nfe_proc
 
@@ -194,3 +195,33 @@ def test_a_store_refusal_hands_on_the_documents_before_it_and_nothing_after():
     assert [type(e) for e in delivered] == [Page, PartDone]
     assert delivered[0].items[0].file.key == "ok"
     assert all(name.endswith(f"--{sha(b'<ok/>')}.xml") or "z--" in name for name in store.objects)
+
+
+@pytest.mark.parametrize(
+    ("archive_url", "selected"),
+    [
+        pytest.param(None, {"xml": True, "xml_sha256": True, "archive_uri": False}, id="off"),
+        pytest.param(
+            "s3://acme/spapi",
+            {"xml": False, "xml_sha256": True, "xml_bytes": True, "archive_uri": True},
+            id="on",
+        ),
+    ],
+)
+def test_the_archive_decides_whether_xml_or_archive_uri_is_selected_by_default(
+    archive_url, selected
+):
+    config = {
+        "lwa_client_id": "c",
+        "lwa_client_secret": "s",
+        "refresh_token": "r",
+        "start_date": "2024-01-01T00:00:00Z",
+    } | ({"archive_url": archive_url} if archive_url else {})
+    catalog = TapSpinvoices(config=config, parse_env_config=False, setup_mapper=False).catalog
+
+    stream = catalog.get_stream("invoice_documents")
+    assert stream is not None
+    stream.metadata.root.selected = True  # the stream chosen, its properties left at default
+    mask = stream.metadata.resolve_selection()
+
+    assert {name: mask[("properties", name)] for name in selected} == selected

@@ -1,0 +1,238 @@
+"""The tap with archive_url on the NF-e files of export documents: output and archive agree.
+
+Acceptance of issue 19 for invoice_documents, on a local folder and on the S3 server: every
+NF-e and event XML file is emitted once, with an archive_uri naming an object that holds
+exactly its bytes as served in the ZIP; a second run over the same range, from scratch,
+adds, rewrites and removes nothing; after SIGKILLs at seeded points of progress and resumes,
+no record of any run names a missing object, every object is named by a record, and the
+state never marks a document done whose files are not all stored.
+
+Expectations are read from the emulator's files with the standard library (ElementTree),
+never with the tap's own naming code: the day in a name is the day ``dhEmi`` (an event:
+``dhEvento``) bears as written, the business id the access key.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+from collections import Counter
+from datetime import date
+from typing import TYPE_CHECKING, Any
+from xml.etree import ElementTree as ET
+
+from tap_spinvoices.archive.naming import parse_object_name, unescape_identifier
+from tap_spinvoices.tap import TapSpinvoices
+from tests.archive.conftest import ArchiveUnderTest
+from tests.archive.test_tap_archive import name_of
+from tests.conftest import config_for
+from tests.integration.test_crash_resume import TapProcess
+from tests.integration.test_invoices_api import END, INVOICES_EMULATOR, START
+from tests.integration.test_nfe_documents import NFE, done_files
+from tests.singer_run import run_tap
+
+if TYPE_CHECKING:
+    from spapi_emulator import EmulatorServer
+
+STREAM = "invoice_documents"
+STREAMS = ("invoice_exports", STREAM)
+DONE = "done_document_ids"
+
+
+def archived_config(
+    emu: EmulatorServer, archive: ArchiveUnderTest, **settings: Any
+) -> dict[str, Any]:
+    builder = config_for(emu).with_range(START, END)
+    for name, value in (archive.settings() | settings).items():
+        builder = builder.with_setting(name, value)
+    return builder.build()
+
+
+def expected_identity(data: bytes) -> tuple[str, date]:
+    """(business id, day) of an emulator file, read with ElementTree."""
+    root = ET.fromstring(data)  # noqa: S314 - the emulator's own document
+    if root.tag == f"{NFE}procEventoNFe":
+        info = root.find(f"{NFE}evento/{NFE}infEvento")
+        assert info is not None
+        fields = [info.findtext(f"{NFE}{n}") or "" for n in ("chNFe", "tpEvento", "nSeqEvento")]
+        when = info.findtext(f"{NFE}dhEvento") or ""
+        return "-".join(fields), date.fromisoformat(when[:10])
+    info = root.find(f"{NFE}NFe/{NFE}infNFe")
+    assert info is not None
+    when = info.findtext(f"{NFE}ide/{NFE}dhEmi") or ""
+    return info.get("Id", "").removeprefix("NFe"), date.fromisoformat(when[:10])
+
+
+def served(emu: EmulatorServer) -> dict[tuple[str, str], bytes]:
+    """(document id, entry name) -> bytes of every file of every DONE export's documents."""
+    return {(document_id, name): data for document_id, name, data in done_files(emu)}
+
+
+def assert_records_name_their_files(
+    archive: ArchiveUnderTest, files: dict[tuple[str, str], bytes], records: list[dict[str, Any]]
+) -> set[str]:
+    """Every record names an object holding exactly its file's bytes; the names they use."""
+    objects = archive.objects()
+    names = set()
+    for record in records:
+        data = files[record["invoicesDocumentId"], record["file_name"]]
+        name = name_of(archive, record)
+        assert objects.get(name) == data, f"{record['file_name']}: {name} is not its file"
+        parsed = parse_object_name(name)
+        assert parsed is not None
+        business_id, day = expected_identity(data)
+        assert (unescape_identifier(parsed.business_id), parsed.day) == (business_id.encode(), day)
+        assert (parsed.stream, parsed.extension) == (STREAM, "xml")
+        assert record["xml_sha256"] == parsed.sha256_hex
+        assert record["xml_bytes"] == len(data)
+        names.add(name)
+    return names
+
+
+def test_every_nfe_file_is_archived_once_exactly_and_a_second_run_changes_nothing(
+    emulator_factory, archive
+):
+    emu = emulator_factory(**INVOICES_EMULATOR)
+    config = archived_config(emu, archive)
+
+    first = run_tap(config, streams=STREAMS)
+
+    assert first.returncode == 0, first.stderr[-2000:]
+    files = served(emu)  # after the run: exports finish while it runs
+    records = first.records(STREAM)
+    assert Counter((r["invoicesDocumentId"], r["file_name"]) for r in records) == dict.fromkeys(
+        files, 1
+    )
+    assert any(r["document_type"] == "procEventoNFe" for r in records)
+    names = assert_records_name_their_files(archive, files, records)
+    assert set(archive.objects()) == names  # nothing stored that no record names
+    assert f"archive: {len(files)} XML files stored" in first.stderr
+
+    before, versions = archive.objects(), archive.versions()
+    second = run_tap(config, streams=STREAMS)  # from scratch: every document downloaded again
+
+    assert second.returncode == 0, second.stderr[-2000:]
+    again = {
+        (r["invoicesDocumentId"], r["file_name"]): r["archive_uri"] for r in second.records(STREAM)
+    }
+    assert again == {(r["invoicesDocumentId"], r["file_name"]): r["archive_uri"] for r in records}
+    assert archive.objects() == before
+    assert archive.versions() == versions  # not one object rewritten
+    assert "archive: 0 XML files stored (0.0 MB)" in second.stderr
+
+
+def documents_printed(tap: TapProcess) -> int:
+    return sum(m["type"] == "RECORD" and m["stream"] == STREAM for m in tap.messages)
+
+
+def test_sigkills_at_seeded_points_and_resumes_never_leave_a_record_naming_a_missing_object(
+    emulator_factory, archive, tmp_path
+):
+    # 30 files a document, stored 4 at a time: a kill by the count of records printed lands
+    # in a document whose later pages are stored and not yet printed (the orphans to reuse).
+    emu = emulator_factory(
+        **INVOICES_EMULATOR | {"invoices_api_per_day": 30, "invoices_per_document": 30}
+    )
+    config = archived_config(emu, archive, archive_uploads_in_flight=4)
+    rng = random.Random(f"document-archive-kill-{archive.kind}")  # noqa: S311 - seeded
+    named: set[str] = set()
+    printed: set[tuple[str, str]] = set()
+    state: dict[str, Any] | None = None
+    for number in range(4):
+        kill_after = rng.randint(1, 90) if number < 3 else None
+        # Held a few mints in (LWA, two pages of exports, then one mint a document), so a
+        # killed run cannot end before its kill; the last run goes to the end.
+        if kill_after is None:
+            emu.gate.open()
+        else:
+            emu.gate.hold_after(rng.randint(4, 8))
+        with TapProcess(config, state, tmp_path / f"run-{number}", streams=STREAMS) as tap:
+            if kill_after is not None:
+                tap.wait_until(
+                    lambda t, n=kill_after: documents_printed(t) >= n or emu.gate.held() > 0
+                )
+                run = tap.stop(signal.SIGKILL)
+            else:
+                run = tap.stop()
+        emu.gate.open()
+        files = served(emu)  # exports finish while the runs run
+        records = run.records(STREAM)
+        named |= assert_records_name_their_files(archive, files, records)
+        printed |= {(r["invoicesDocumentId"], r["file_name"]) for r in records}
+        stored = set(archive.objects().values())
+        for done_state in run.states():
+            # A document marked done has every one of its files stored.
+            for document_id in done_state["bookmarks"].get(STREAM, {}).get(DONE, []):
+                for (owner, name), data in files.items():
+                    if owner == document_id:
+                        assert data in stored, f"{document_id} marked done, {name} not stored"
+        if run.states():
+            state = run.final_state
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert printed == set(files)
+    # Orphans of the killed runs (stored, never printed) were named again by the next run.
+    assert set(archive.objects()) == named
+
+
+def test_a_permanent_store_error_stops_after_the_state_of_the_documents_stored(
+    emulator_factory, tmp_path
+):
+    emu = emulator_factory(**INVOICES_EMULATOR)
+    # A file where the folder of the latest day of the documents ready now belongs: that
+    # day's files cannot be stored (ENOTDIR), every other day's can.
+    days = {expected_identity(data)[1] for data in served(emu).values()}
+    blocked = max(days)
+    root = tmp_path / "archive"
+    month = root / "default" / STREAM / f"{blocked:%Y}" / f"{blocked:%m}"
+    month.mkdir(parents=True)
+    (month / f"{blocked:%d}").write_text("in the way")
+    config = config_for(emu).with_range(START, END).with_setting("archive_url", str(root))
+
+    run = run_tap(config.build(), streams=STREAMS)
+
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, errors
+    assert "Archive error: a path segment is a file, not a folder, storing folder " in errors[0]
+    assert f"(archive_url {root}). Fix: fix archive_url" in errors[0]
+    assert "Traceback" not in run.stderr
+    files = served(emu)
+    done = run.final_state["bookmarks"][STREAM][DONE]
+    assert done, "the documents before the blocked day's were stored and marked done"
+    for (document_id, _), data in files.items():
+        if expected_identity(data)[1] == blocked:
+            assert document_id not in done
+    for record in run.records(STREAM):
+        assert (root / record["archive_uri"].removeprefix(root.as_uri() + "/")).is_file()
+
+
+def test_with_the_archive_xml_is_not_selected_by_default_and_the_references_always_are(
+    emulator_factory, tmp_path
+):
+    emu = emulator_factory(**INVOICES_EMULATOR)
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    archive = ArchiveUnderTest("folder", str(folder), folder=folder)
+    config = archived_config(emu, archive)
+    catalog = TapSpinvoices(config=config, parse_env_config=False).catalog_dict
+    for entry in catalog["streams"]:
+        for item in entry["metadata"]:
+            if item["breadcrumb"] == []:
+                item["metadata"]["selected"] = entry["tap_stream_id"] in STREAMS
+            if item["breadcrumb"] in (["properties", "archive_uri"], ["properties", "xml_bytes"]):
+                item["metadata"]["selected"] = False  # automatic: deselecting changes nothing
+    catalog_path = tmp_path / "catalog.json"
+    catalog_path.write_text(json.dumps(catalog))
+
+    run = run_tap(config, None, "--catalog", str(catalog_path), streams=None)
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    schema = next(m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == STREAM)
+    assert "xml" not in schema["schema"]["properties"]
+    assert "xml" not in schema["schema"].get("required", [])
+    records = run.records(STREAM)
+    assert records
+    assert all("xml" not in r for r in records)
+    assert all({"archive_uri", "xml_sha256", "xml_bytes", "accessKey"} <= set(r) for r in records)
+    assert_records_name_their_files(archive, served(emu), records)
