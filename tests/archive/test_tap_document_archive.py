@@ -14,6 +14,7 @@ never with the tap's own naming code: the day in a name is the day ``dhEmi`` (an
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import signal
@@ -25,7 +26,7 @@ from xml.etree import ElementTree as ET
 from tap_spinvoices.archive.naming import parse_object_name, unescape_identifier
 from tap_spinvoices.tap import TapSpinvoices
 from tests.archive.conftest import ArchiveUnderTest
-from tests.archive.test_tap_archive import name_of
+from tests.archive.test_tap_archive import name_of, verify
 from tests.conftest import config_for
 from tests.integration.test_crash_resume import TapProcess
 from tests.integration.test_invoices_api import END, INVOICES_EMULATOR, START
@@ -236,3 +237,32 @@ def test_with_the_archive_xml_is_not_selected_by_default_and_the_references_alwa
     assert all("xml" not in r for r in records)
     assert all({"archive_uri", "xml_sha256", "xml_bytes", "accessKey"} <= set(r) for r in records)
     assert_records_name_their_files(archive, served(emu), records)
+
+
+def test_verify_reads_back_the_nfe_files_too_and_reports_one_altered(emulator_factory, tmp_path):
+    emu = emulator_factory(**INVOICES_EMULATOR)
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    archive = ArchiveUnderTest("folder", str(folder), folder=folder)
+    config = archived_config(emu, archive)
+    run = run_tap(config, streams=STREAMS)
+    assert run.returncode == 0, run.stderr[-2000:]
+    config_path = tmp_path / "config.json"
+    config_path.write_text(json.dumps(config))
+    count = len(run.records(STREAM))
+
+    clean = verify("--config", str(config_path), "--stream", STREAM)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert f"Verified {count} objects" in clean.stdout
+
+    tampered = sorted(archive.objects())[3]
+    archive.overwrite(tampered, b"<nfeProc>forged</nfeProc>")
+    found = verify("--config", str(config_path))
+    assert found.returncode == 1
+    mismatches = [line for line in found.stdout.splitlines() if line.startswith("MISMATCH")]
+    forged = hashlib.sha256(b"<nfeProc>forged</nfeProc>").hexdigest()
+    expected = f"MISMATCH {archive.uri(tampered)}: its 25 bytes have SHA-256 {forged}, "
+    assert mismatches == [f"{expected}its name records {parse_object_name(tampered).sha256_hex}"]
+    day = parse_object_name(tampered).day.isoformat()
+    same_day = verify("--config", str(config_path), "--stream", STREAM, "--from", day, "--to", day)
+    assert same_day.returncode == 1
