@@ -419,9 +419,9 @@ class Settings:
         Group.ARCHIVE,
         title="Archive URL",
         description=(
-            "Where every customer invoice PDF is stored, exactly once, before its record is "
-            "written: a local folder (/srv/invoices or file:///srv/invoices, which must exist), "
-            "s3://bucket/prefix (AWS or S3-compatible), gs://bucket/prefix, "
+            "Where every customer invoice PDF and NF-e XML file is stored, exactly once, before "
+            "its record is written: a local folder (/srv/invoices or file:///srv/invoices, which "
+            "must exist), s3://bucket/prefix (AWS or S3-compatible), gs://bucket/prefix, "
             "az://container/prefix or abfss://container@account.dfs.core.windows.net/prefix. "
             "Credentials and endpoint come from the cloud's standard environment variables or "
             "archive_options (docs/archive.md)."

@@ -19,21 +19,17 @@ bounds them by count and bytes (``archive_uploads_in_flight``, ``archive_mb_in_f
 
 Who uses it:
 
-- customer_invoices (streams/customer_invoice_archive.py): the decoded PDF of every invoice
+- customer_invoices (streams/customer_invoice_files.py): the decoded PDF of every invoice
   of a page, stored between the de-duplication of the windows and the hand-over to the
   SDK's thread, in window order (WindowedStream's ``prepare_page``): a record crosses to
   the SDK's thread, and so to stdout and under a bookmark, only with its ``archive_uri``.
-- invoice_documents (to come): each NF-e and NF-e event XML file as read from the export
-  document's ZIP, on the I/O side where the files are read, before the file crosses the
-  bridge::
-
-      stored = await uploads.store(Document(
-          "invoice_documents", issue_day, access_key or file_name, xml_bytes, "xml"))
-
-  with ``xml_sha256 = stored.sha256``, ``xml_bytes = stored.size``, ``archive_uri =
-  stored.uri`` on its record. The day is the NF-e's issue day (UTC) when the file parses,
-  else the export's day; the business id is the 44-digit access key, else the ZIP entry
-  name (untrusted bytes are fine: naming.py escapes them).
+- invoice_documents (streams/invoice_document_files.py): each NF-e and NF-e event XML file
+  as read from the export document's ZIP, bytes exactly, a page of files at a time on the
+  I/O side where the files are read, before the page crosses the bridge; the document's
+  ``PartDone`` (and so its place in ``done_document_ids``) follows its last page. The day
+  is the one the NF-e bears (``dhEmi``, an event's ``dhEvento``, as written), else the
+  export's; the business id the 44-digit access key (an event: key-tpEvento-nSeqEvento),
+  else the ZIP entry name (untrusted bytes are fine: naming.py escapes them).
 
 Modules: config.py (archive_url and options, pure), naming.py (object names, pure),
 failures.py (what a store error means, pure), stores.py (obstore for S3/GCS/Azure, os calls
