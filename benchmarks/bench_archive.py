@@ -3,6 +3,7 @@
     python benchmarks/bench_archive.py                 # (a) x 3 archives, (c) x 2: ~12 minutes
     python benchmarks/bench_archive.py --quick         # smaller datasets: ~3 minutes
     python benchmarks/bench_archive.py --repeats 3 --only backfill
+    python benchmarks/bench_archive.py --repeats 3 --only nfe   # the NF-e files only
 
 Scenarios and checks are bench_sync.py's (a fresh emulator process per run, the tap as
 users run it, every purchase order number written once, the final bookmark at the end of the
@@ -15,6 +16,11 @@ range); archives side by side in one run, interleaved (off, folder, s3, off, fol
 Each archived run is also checked: the archive holds exactly one object per record written.
 Besides bench_sync's figures: **files/s** (objects stored over the tap's wall time), **tap CPU
 per 10k documents**, and the S3 server's own CPU (not charged to the tap).
+
+``nfe``: bench_nfe.py's tap run (invoice_exports, invoice_documents, invoice_items and
+invoice_events over one export document of 1,000 NF-e and their cancellation events, parsed by
+nfelib), each XML file archived; the same columns, documents being the XML files. Its wall
+time holds one getInvoicesDocument call and the download, as in bench_nfe.py.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ if str(ROOT) not in sys.path:
 import obstore  # noqa: E402
 from obstore.store import S3Store  # noqa: E402
 
+from benchmarks.bench_nfe import one_document  # noqa: E402
+from benchmarks.bench_nfe import tap_run as nfe_tap_run  # noqa: E402
 from benchmarks.bench_sync import (  # noqa: E402
     Result,
     Scenario,
@@ -55,6 +63,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
 ARCHIVES = ("off", "folder", "s3")
+NFE_KEY = "nfe"
+NFE_INVOICES = 1000
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -152,6 +162,35 @@ def row(scenario: Scenario, mode: str, runs: list[ArchivedRun]) -> str:
     )
 
 
+def nfe_run_once(mode: str, archives: Archives, extra: dict[str, Any]) -> dict[str, float]:
+    """bench_nfe's tap run with this archive; checked: one object per XML file written."""
+    run_id = f"{NFE_KEY}-{mode}-{uuid.uuid4().hex[:8]}"
+    settings = archives.settings(mode, run_id)
+    settings |= {k: v for k, v in extra.items() if mode != "off" or not k.startswith("archive")}
+    _, nfe_files, _ = one_document(NFE_INVOICES)
+    server_before = archives.server_cpu_s()
+    result = nfe_tap_run(NFE_INVOICES, nfe_files, settings)
+    result["server_cpu_s"] = archives.server_cpu_s() - server_before if mode == "s3" else 0.0
+    result["stored"] = archives.count(mode, run_id)
+    if mode != "off" and result["stored"] != result["documents"]:
+        raise SystemExit(f"nfe/{mode}: {result['stored']} objects for {result['documents']} files")
+    return result
+
+
+def nfe_row(mode: str, runs: list[dict[str, float]]) -> str:
+    median = statistics.median
+    pick = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
+    documents = pick["documents"]
+    cpu_10k = median(r["cpu"] for r in runs) / documents * 10_000
+    files = f"{pick['stored'] / pick['wall']:,.0f}" if mode != "off" else "-"
+    server = f"{median(r['server_cpu_s'] for r in runs):.1f}" if mode == "s3" else "-"
+    return (
+        f"| NF-e: 1 document, {NFE_INVOICES:,} NF-e + events | {mode} | {documents:,.0f} "
+        f"| {pick['stored']:,.0f} | {pick['wall']:.1f} | n/a | - | {files} | {cpu_10k:.3f} "
+        f"| {server} | {median(r['rss_mb'] for r in runs):.0f} |"
+    )
+
+
 @contextlib.contextmanager
 def archives_for(modes: list[str]) -> Iterator[Archives]:
     server = start_server() if "s3" in modes else None
@@ -169,7 +208,9 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="smaller datasets")
     parser.add_argument("--repeats", type=int, default=1, help="runs per scenario and archive")
-    parser.add_argument("--only", default="backfill,memory", help="scenario keys (bench_sync's)")
+    parser.add_argument(
+        "--only", default="backfill,memory,nfe", help="scenario keys (bench_sync's, and nfe)"
+    )
     parser.add_argument("--archives", default=",".join(ARCHIVES), help="off,folder,s3")
     parser.add_argument(
         "--set",
@@ -201,6 +242,13 @@ def main() -> None:
                     runs[mode].append(run_once(scenario, mode, archives, extra))
             for mode in modes:
                 print(row(scenario, mode, runs[mode]), flush=True)
+        if NFE_KEY in args.only.split(","):
+            nfe_runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+            for _ in range(args.repeats):
+                for mode in modes:
+                    nfe_runs[mode].append(nfe_run_once(mode, archives, extra))
+            for mode in modes:
+                print(nfe_row(mode, nfe_runs[mode]), flush=True)
     print(f"\nLoad average at the end: {os.getloadavg()[0]:.1f}")
 
 

@@ -90,7 +90,10 @@ def parser_run(archive: bytes) -> tuple[float, float, int, int]:
     return elapsed, cpu, len(files), sum(map(len, files))
 
 
-def tap_run(invoices: int, expected_nfe: int) -> dict[str, float]:
+def tap_run(
+    invoices: int, expected_nfe: int, settings: dict[str, object] | None = None
+) -> dict[str, float]:
+    """The tap on one document of ``invoices`` NF-e; ``settings`` added to its config."""
     with emulator_process(["--port", "0", *emulator_args(invoices)], "bench_nfe") as url:
         config = {
             **CREDENTIALS,
@@ -98,6 +101,7 @@ def tap_run(invoices: int, expected_nfe: int) -> dict[str, float]:
             "end_date": (START + timedelta(days=1)).isoformat(),
             "api_url": url,
             "lwa_token_url": f"{url}/auth/o2/token",
+            **(settings or {}),
         }
         with tempfile.TemporaryDirectory() as tmp:
             Path(tmp, "config.json").write_text(json.dumps(config))
@@ -136,6 +140,7 @@ def tap_run(invoices: int, expected_nfe: int) -> dict[str, float]:
         "rss_mb": usage.ru_maxrss / 1024,
         "nfe_per_s": len(nfe) / wall,
         "items": items,
+        "documents": len(documents),
     }
 
 
