@@ -31,7 +31,11 @@ from tests.integration.test_crash_resume import TapProcess, bookmark_of
 from tests.singer_run import REPO, run_tap, tap_env
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+
     from spapi_emulator import EmulatorServer
+    from tests.singer_run import TapRun
 
 STREAM = "customer_invoices"
 START, END = "2024-01-01T00:00:00Z", "2024-01-07T00:00:00Z"
@@ -72,6 +76,44 @@ def assert_records_name_their_pdfs(
     return names
 
 
+def killed_then_finished(  # noqa: PLR0913 - the run, and where and how often to kill it
+    emu: EmulatorServer,
+    config: dict[str, Any],
+    workdir: Path,
+    rng: random.Random,
+    *,
+    most: int,
+    hold_after: Callable[[], int],
+    printed: Callable[[TapProcess], int] = lambda tap: tap.records,
+    streams: tuple[str, ...] = (STREAM,),
+    kills: int = 3,
+) -> Iterator[TapRun]:
+    """``kills`` runs SIGKILLed at seeded points of progress, then one to the end.
+
+    Each run resumes from the last STATE the runs before printed. A killed run is killed
+    once it ``printed`` a seeded number (1 to ``most``) of records, or once the emulator's
+    gate holds a request (armed to let ``hold_after()`` more through), so it cannot end
+    before its kill on any machine; the last run has the gate open.
+    """
+    state: dict[str, Any] | None = None
+    for number in range(kills + 1):
+        kill_after = rng.randint(1, most) if number < kills else None
+        if kill_after is None:
+            emu.gate.open()
+        else:
+            emu.gate.hold_after(hold_after())
+        with TapProcess(config, state, workdir / f"run-{number}", streams=streams) as tap:
+            if kill_after is not None:
+                tap.wait_until(lambda t, n=kill_after: printed(t) >= n or emu.gate.held() > 0)
+                run = tap.stop(signal.SIGKILL)
+            else:
+                run = tap.stop()
+        emu.gate.open()
+        yield run
+        if run.states():
+            state = run.final_state
+
+
 def test_output_and_archive_agree_exactly_and_a_second_run_changes_nothing(emulator, any_archive):
     archive = any_archive
     config = archived_config(emulator, archive)
@@ -106,32 +148,27 @@ def test_sigkills_at_seeded_points_and_resumes_never_leave_a_record_naming_a_mis
     rng = random.Random(f"archive-kill-{archive.kind}")  # noqa: S311 - seeded, same kills each run
     named: set[str] = set()
     printed: set[str] = set()
-    state: dict[str, Any] | None = None
-    for number in range(4):
-        kill_after = rng.randint(1, 40) if number < 3 else None
-        # The gate holds the request after the next six (LWA, RDT, four windows' pages), so a
-        # run cannot end before its kill; the last run goes to the end.
-        if kill_after is None:
-            emu.gate.open()
-        else:
-            emu.gate.hold_after(6)
-        with TapProcess(config, state, tmp_path / f"run-{number}") as tap:
-            if kill_after is not None:
-                tap.wait_until(lambda t, n=kill_after: t.records >= n or emu.gate.held() > 0)
-                run = tap.stop(signal.SIGKILL)
-            else:
-                run = tap.stop()
-        emu.gate.open()
+    # The gate holds the request after the next six (LWA, RDT, four windows' pages).
+    runs = killed_then_finished(emu, config, tmp_path, rng, most=40, hold_after=lambda: 6)
+    for run in runs:
         records = run.records()
         named |= assert_records_name_their_pdfs(emu, archive, records)
         printed |= {r["purchaseOrderNumber"] for r in records}
-        if run.states():
-            state = run.final_state
     assert run.returncode == 0, run.stderr[-2000:]
     assert parse_datetime(bookmark_of(run.final_state)) == parse_datetime(END)
     assert printed == expected
     # Orphans of the killed runs (stored, never printed) were named again by the next run.
     assert set(archive.objects()) == named
+
+
+def assert_stopped_by_a_file_in_the_way(run: TapRun, root: Path) -> None:
+    """The run stopped with one line: a file stands where a folder of the archive belongs."""
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, errors
+    assert "Archive error: a path segment is a file, not a folder, storing folder " in errors[0]
+    assert f"(archive_url {root}). Fix: fix archive_url" in errors[0]
+    assert "Traceback" not in run.stderr
 
 
 def test_a_permanent_store_error_stops_after_the_state_of_the_completed_windows(emulator, tmp_path):
@@ -144,12 +181,7 @@ def test_a_permanent_store_error_stops_after_the_state_of_the_completed_windows(
 
     run = run_tap(config.with_setting("max_concurrency", 4).build())
 
-    assert run.returncode == 1
-    errors = [line for line in run.stderr.splitlines() if " ERROR " in line]
-    assert len(errors) == 1, errors
-    assert "Archive error: a path segment is a file, not a folder, storing folder " in errors[0]
-    assert f"(archive_url {root}). Fix: fix archive_url" in errors[0]
-    assert "Traceback" not in run.stderr
+    assert_stopped_by_a_file_in_the_way(run, root)
     # One window a day (four 36-hour windows, cut at midnights): 1-3 January are complete.
     assert parse_datetime(bookmark_of(run.final_state)) == parse_datetime("2024-01-04T00:00:00Z")
     last_state = max(k for k, m in enumerate(run.messages) if m["type"] == "STATE")
@@ -199,24 +231,41 @@ def test_the_s3_server_refusing_stops_the_tap_with_one_line_and_no_record(
     assert options["secret_access_key"] not in run.stderr
 
 
-def test_with_the_archive_content_is_not_selected_by_default_and_the_references_always_are(
-    emulator, tmp_path
-):
+def folder_archive(tmp_path: Path) -> ArchiveUnderTest:
+    """An empty archive in a folder of its own."""
     folder = tmp_path / "archive"
     folder.mkdir()
-    archive = ArchiveUnderTest("folder", str(folder), folder=folder)
-    config = archived_config(emulator, archive)
+    return ArchiveUnderTest("folder", str(folder), folder=folder)
+
+
+def discovered_catalog(
+    config: dict[str, Any], workdir: Path, streams: tuple[str, ...], *, deselected: tuple[str, ...]
+) -> Path:
+    """The catalog the tap discovers with ``config`` (so with its archive's defaults), written.
+
+    Only ``streams`` selected, and the ``deselected`` properties deselected in each.
+    """
     catalog = TapSpinvoices(config=config, parse_env_config=False).catalog_dict
     for entry in catalog["streams"]:
         for item in entry["metadata"]:
             if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = entry["tap_stream_id"] == STREAM
-            if item["breadcrumb"] == ["properties", "archive_uri"]:
-                item["metadata"]["selected"] = False  # automatic: deselecting it changes nothing
-    catalog_path = tmp_path / "catalog.json"
-    catalog_path.write_text(json.dumps(catalog))
+                item["metadata"]["selected"] = entry["tap_stream_id"] in streams
+            elif item["breadcrumb"][-1] in deselected:
+                item["metadata"]["selected"] = False
+    path = workdir / "catalog.json"
+    path.write_text(json.dumps(catalog))
+    return path
 
-    run = run_tap(config, None, "--catalog", str(catalog_path), streams=None)
+
+def test_with_the_archive_content_is_not_selected_by_default_and_the_references_always_are(
+    emulator, tmp_path
+):
+    archive = folder_archive(tmp_path)
+    config = archived_config(emulator, archive)
+    # archive_uri is automatic: deselecting it changes nothing.
+    catalog = discovered_catalog(config, tmp_path, (STREAM,), deselected=("archive_uri",))
+
+    run = run_tap(config, None, "--catalog", str(catalog), streams=None)
 
     assert run.returncode == 0, run.stderr[-2000:]
     schema = next(m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == STREAM)

@@ -17,24 +17,29 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import signal
 from collections import Counter
 from datetime import date
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 from tap_spinvoices.archive.naming import parse_object_name, unescape_identifier
-from tap_spinvoices.tap import TapSpinvoices
-from tests.archive.conftest import ArchiveUnderTest
-from tests.archive.test_tap_archive import name_of, verify
+from tests.archive.test_tap_archive import (
+    assert_stopped_by_a_file_in_the_way,
+    discovered_catalog,
+    folder_archive,
+    killed_then_finished,
+    name_of,
+    verify,
+)
 from tests.conftest import config_for
-from tests.integration.test_crash_resume import TapProcess
 from tests.integration.test_invoices_api import END, INVOICES_EMULATOR, START
 from tests.integration.test_nfe_documents import NFE, done_files
 from tests.singer_run import run_tap
 
 if TYPE_CHECKING:
     from spapi_emulator import EmulatorServer
+    from tests.archive.conftest import ArchiveUnderTest
+    from tests.integration.test_crash_resume import TapProcess
 
 STREAM = "invoice_documents"
 STREAMS = ("invoice_exports", STREAM)
@@ -139,24 +144,18 @@ def test_sigkills_at_seeded_points_and_resumes_never_leave_a_record_naming_a_mis
     rng = random.Random(f"document-archive-kill-{archive.kind}")  # noqa: S311 - seeded
     named: set[str] = set()
     printed: set[tuple[str, str]] = set()
-    state: dict[str, Any] | None = None
-    for number in range(4):
-        kill_after = rng.randint(1, 90) if number < 3 else None
-        # Held a few mints in (LWA, two pages of exports, then one mint a document), so a
-        # killed run cannot end before its kill; the last run goes to the end.
-        if kill_after is None:
-            emu.gate.open()
-        else:
-            emu.gate.hold_after(rng.randint(4, 8))
-        with TapProcess(config, state, tmp_path / f"run-{number}", streams=STREAMS) as tap:
-            if kill_after is not None:
-                tap.wait_until(
-                    lambda t, n=kill_after: documents_printed(t) >= n or emu.gate.held() > 0
-                )
-                run = tap.stop(signal.SIGKILL)
-            else:
-                run = tap.stop()
-        emu.gate.open()
+    runs = killed_then_finished(
+        emu,
+        config,
+        tmp_path,
+        rng,
+        most=90,
+        # Held a few mints in: LWA, two pages of exports, then one mint a document.
+        hold_after=lambda: rng.randint(4, 8),
+        printed=documents_printed,
+        streams=STREAMS,
+    )
+    for run in runs:
         files = served(emu)  # exports finish while the runs run
         records = run.records(STREAM)
         named |= assert_records_name_their_files(archive, files, records)
@@ -168,8 +167,6 @@ def test_sigkills_at_seeded_points_and_resumes_never_leave_a_record_naming_a_mis
                 for (owner, name), data in files.items():
                     if owner == document_id:
                         assert data in stored, f"{document_id} marked done, {name} not stored"
-        if run.states():
-            state = run.final_state
     assert run.returncode == 0, run.stderr[-2000:]
     assert printed == set(files)
     # Orphans of the killed runs (stored, never printed) were named again by the next run.
@@ -192,12 +189,7 @@ def test_a_permanent_store_error_stops_after_the_state_of_the_documents_stored(
 
     run = run_tap(config.build(), streams=STREAMS)
 
-    assert run.returncode == 1
-    errors = [line for line in run.stderr.splitlines() if " ERROR " in line]
-    assert len(errors) == 1, errors
-    assert "Archive error: a path segment is a file, not a folder, storing folder " in errors[0]
-    assert f"(archive_url {root}). Fix: fix archive_url" in errors[0]
-    assert "Traceback" not in run.stderr
+    assert_stopped_by_a_file_in_the_way(run, root)
     files = served(emu)
     done = run.final_state["bookmarks"][STREAM][DONE]
     assert done, "the documents before the blocked day's were stored and marked done"
@@ -212,21 +204,13 @@ def test_with_the_archive_xml_is_not_selected_by_default_and_the_references_alwa
     emulator_factory, tmp_path
 ):
     emu = emulator_factory(**INVOICES_EMULATOR)
-    folder = tmp_path / "archive"
-    folder.mkdir()
-    archive = ArchiveUnderTest("folder", str(folder), folder=folder)
+    archive = folder_archive(tmp_path)
     config = archived_config(emu, archive)
-    catalog = TapSpinvoices(config=config, parse_env_config=False).catalog_dict
-    for entry in catalog["streams"]:
-        for item in entry["metadata"]:
-            if item["breadcrumb"] == []:
-                item["metadata"]["selected"] = entry["tap_stream_id"] in STREAMS
-            if item["breadcrumb"] in (["properties", "archive_uri"], ["properties", "xml_bytes"]):
-                item["metadata"]["selected"] = False  # automatic: deselecting changes nothing
-    catalog_path = tmp_path / "catalog.json"
-    catalog_path.write_text(json.dumps(catalog))
+    # archive_uri and xml_bytes are automatic: deselecting them changes nothing.
+    deselected = ("archive_uri", "xml_bytes")
+    catalog = discovered_catalog(config, tmp_path, STREAMS, deselected=deselected)
 
-    run = run_tap(config, None, "--catalog", str(catalog_path), streams=None)
+    run = run_tap(config, None, "--catalog", str(catalog), streams=None)
 
     assert run.returncode == 0, run.stderr[-2000:]
     schema = next(m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == STREAM)
@@ -241,9 +225,7 @@ def test_with_the_archive_xml_is_not_selected_by_default_and_the_references_alwa
 
 def test_verify_reads_back_the_nfe_files_too_and_reports_one_altered(emulator_factory, tmp_path):
     emu = emulator_factory(**INVOICES_EMULATOR)
-    folder = tmp_path / "archive"
-    folder.mkdir()
-    archive = ArchiveUnderTest("folder", str(folder), folder=folder)
+    archive = folder_archive(tmp_path)
     config = archived_config(emu, archive)
     run = run_tap(config, streams=STREAMS)
     assert run.returncode == 0, run.stderr[-2000:]
