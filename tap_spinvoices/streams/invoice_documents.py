@@ -45,6 +45,8 @@ from tap_spinvoices.errors import RetriesExhaustedError, SpinvoicesError, unexpe
 from tap_spinvoices.nfe.fields import NFE_FIELDS, PARSED
 from tap_spinvoices.sdk_compat import ChildHandOff
 from tap_spinvoices.spapi.operations import GET_INVOICES_DOCUMENT
+from tap_spinvoices.streams import invoice_document_files as archived_files
+from tap_spinvoices.streams.archive_selection import ArchiveSelection
 from tap_spinvoices.streams.document_files import (
     DocumentFile,
     DocumentLimits,
@@ -53,8 +55,6 @@ from tap_spinvoices.streams.document_files import (
     megabytes,
     read_document,
 )
-from tap_spinvoices.streams import invoice_document_files as archived_files
-from tap_spinvoices.streams.archive_selection import ArchiveSelection
 from tap_spinvoices.streams.invoice_exports import DONE_EXPORT, DoneExport, InvoiceExportsStream
 from tap_spinvoices.streams.schemas import load_schema
 from tap_spinvoices.sync.api_stream import ApiStream, EventReader

@@ -14,6 +14,7 @@ never with the tap's own naming code: the day in a name is the day ``dhEmi`` (an
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import random
@@ -22,6 +23,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
+from spapi_emulator.config import DocumentShape
 from tap_spinvoices.archive.naming import parse_object_name, unescape_identifier
 from tests.archive.test_tap_archive import (
     assert_stopped_by_a_file_in_the_way,
@@ -248,3 +250,33 @@ def test_verify_reads_back_the_nfe_files_too_and_reports_one_altered(emulator_fa
     day = parse_object_name(tampered).day.isoformat()
     same_day = verify("--config", str(config_path), "--stream", STREAM, "--from", day, "--to", day)
     assert same_day.returncode == 1
+
+
+def test_a_file_not_named_xml_is_archived_as_its_bytes_under_its_invoice_id(
+    emulator_factory, archive
+):
+    emu = emulator_factory(**INVOICES_EMULATOR | {"document_shape": DocumentShape.NOT_XML})
+    config = archived_config(emu, archive)
+
+    run = run_tap(config, streams=(*STREAMS, f"{STREAM}.xml_base64"))
+
+    assert run.returncode == 0, run.stderr[-2000:]
+    records = run.records(STREAM)
+    raw = [r for r in records if r["parse_status"] == "not_xml"]
+    assert raw, "the emulator served README.txt and logo.png beside the XML files"
+    objects = archive.objects()
+    for record in records:
+        data = objects[name_of(archive, record)]
+        assert (hashlib.sha256(data).hexdigest(), len(data)) == (
+            record["xml_sha256"],
+            record["xml_bytes"],
+        )
+    for record in raw:
+        name = name_of(archive, record)
+        assert record["content_is_base64"] is True
+        assert objects[name] == base64.b64decode(record["xml_base64"])
+        parsed = parse_object_name(name)
+        assert parsed is not None
+        assert parsed.extension == "bin"
+        assert unescape_identifier(parsed.business_id) == record["invoiceId"].encode()
+    assert set(objects) == {name_of(archive, r) for r in records}

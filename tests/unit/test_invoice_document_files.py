@@ -60,37 +60,38 @@ def sha(data: bytes) -> str:
 
 
 @pytest.mark.parametrize(
-    ("key", "kind", "data", "business_id", "day", "extension"),
+    ("key", "kind", "data", "named"),
     [
-        pytest.param("inv-1", FileKind.XML, nfe_proc(), KEY, date(2023, 12, 31), "xml", id="nfe"),
+        pytest.param("inv-1", FileKind.XML, nfe_proc(), (KEY, date(2023, 12, 31), "xml"), id="nfe"),
         pytest.param(
             "inv-1-procEventoNFe",
             FileKind.XML,
             event(),
-            f"{KEY}-110111-1",
-            date(2024, 1, 2),
-            "xml",
+            (f"{KEY}-110111-1", date(2024, 1, 2), "xml"),
             id="event",
         ),
         pytest.param(
-            "inv-2", FileKind.XML, nfe_proc(dh_emi="soon"), KEY, EXPORT_DAY, "xml", id="no-day"
+            "inv-2", FileKind.XML, nfe_proc(dh_emi="soon"), (KEY, EXPORT_DAY, "xml"), id="no-day"
         ),
         pytest.param(
-            "inv-3", FileKind.XML, nfe_proc()[:-20], "inv-3", EXPORT_DAY, "xml", id="cut-short"
+            "inv-3", FileKind.XML, nfe_proc()[:-20], ("inv-3", EXPORT_DAY, "xml"), id="cut-short"
         ),
-        pytest.param("a/../b", FileKind.XML, b"<other/>", "a/../b", EXPORT_DAY, "xml", id="other"),
         pytest.param(
-            "readme.txt", FileKind.RAW, nfe_proc(), "readme.txt", EXPORT_DAY, "bin", id="raw-file"
+            "a/../b", FileKind.XML, b"<other/>", ("a/../b", EXPORT_DAY, "xml"), id="not-an-nfe"
+        ),
+        pytest.param(
+            "readme.txt", FileKind.RAW, nfe_proc(), ("readme.txt", EXPORT_DAY, "bin"), id="raw"
         ),
     ],
 )
 def test_a_file_is_named_by_its_nfe_identity_else_by_its_key_and_the_export_s_day(
-    key, kind, data, business_id, day, extension
+    key, kind, data, named
 ):
+    """``named``: the business id, the day and the extension it is stored under."""
     document = archive_document(key, data, kind, EXPORT_DAY)
 
-    assert (document.stream, document.extension) == ("invoice_documents", extension)
-    assert (document.business_id, document.day) == (business_id, day)
+    assert document.stream == "invoice_documents"
+    assert (document.business_id, document.day, document.extension) == named
     assert document.data is data  # stored exactly as read
 
 
