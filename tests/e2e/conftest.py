@@ -6,6 +6,9 @@ reason and the fix. Every test under tests/e2e gets the ``e2e`` marker (`pytest 
 
 from __future__ import annotations
 
+import fcntl
+import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,13 +39,42 @@ def pytest_sessionfinish() -> None:
 
 @pytest.fixture(scope="session")
 def meltano_executable(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Meltano with every plugin of meltano.yml installed (`meltano install` once a session)."""
+    """Meltano with every plugin of meltano.yml installed (`meltano install` once a test run).
+
+    Under pytest-xdist each worker process asks for it. `meltano install` reinstalls the
+    plugins into .meltano/ in place, so a second one would swap the tap's package under a
+    test of another worker that runs it: the first worker installs, holding a lock that
+    the others wait on, and leaves a mark that they read instead of installing again.
+    """
     try:
         executable = find_meltano()
-        Meltano(executable, f"sqlite:///{tmp_path_factory.mktemp('meltano')}/meltano.db").install()
+        with first_in_this_run(tmp_path_factory, "meltano-install") as first:
+            if first:
+                database = f"sqlite:///{tmp_path_factory.mktemp('meltano')}/meltano.db"
+                Meltano(executable, database).install()
     except MeltanoUnavailableError as exc:
         pytest.fail(str(exc), pytrace=False)
     return executable
+
+
+@contextmanager
+def first_in_this_run(factory: pytest.TempPathFactory, name: str) -> Iterator[bool]:
+    """Whether this process is the first of the test run to do ``name``; one at a time.
+
+    The run's folder is the one every xdist worker's temp folder is in (the session's own
+    without xdist). The mark is left only when the block ends without an error, so after a
+    failed install the next worker tries again (and fails with its own message).
+    """
+    run_dir = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        run_dir = run_dir.parent
+    done = run_dir / f"{name}.done"
+    with (run_dir / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        first = not done.exists()
+        yield first
+        if first:
+            done.touch()
 
 
 @pytest.fixture
