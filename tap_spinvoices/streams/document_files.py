@@ -378,19 +378,27 @@ def _inside(prefix: str) -> str:
 
 
 def _keyed(files: Iterable[DocumentFile]) -> Iterator[DocumentFile]:
-    """Give each file its key; a key taken before gets ``#2``, ``#3``, ... and a warning."""
-    seen: dict[str, int] = {}
+    """Give each file its key; a key taken before gets ``#2``, ``#3``, ... and a warning.
+
+    Every key given counts as taken, so an entry that is itself named ``x#2.xml`` after a
+    second ``x.xml`` does not get the same key as that one.
+    """
+    taken: set[str] = set()
     for file in files:
         key = file_key(file.path)
-        seen[key] = seen.get(key, 0) + 1
-        if seen[key] == 1:
+        if key not in taken:
+            taken.add(key)
             yield replace(file, key=key)
             continue
-        taken = f"{key}#{seen[key]}"
-        why = f"the same key as an earlier entry ({key}): written as {taken}"
+        number = 2
+        while f"{key}#{number}" in taken:
+            number += 1
+        alias = f"{key}#{number}"
+        taken.add(alias)
+        why = f"the same key as an earlier entry ({key}): written as {alias}"
         if file.warning:
             why = f"{file.warning}; {why}"
-        yield replace(file, key=taken, warning=why)
+        yield replace(file, key=alias, warning=why)
 
 
 def _marked_last(files: Iterator[DocumentFile]) -> Iterator[DocumentFile]:

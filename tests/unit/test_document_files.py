@@ -154,6 +154,19 @@ class TestKeys:
         assert second.key == "x#2"
         assert "the same key as an earlier entry (x): written as x#2" in (second.warning or "")
 
+    def test_an_entry_named_like_a_written_apart_key_gets_a_key_of_its_own(self) -> None:
+        body = raw_zip(
+            [
+                deflated("x.xml", b"<a/>"),
+                deflated("x.xml", b"<b/>"),
+                deflated("x#2.xml", b"<c/>"),
+                deflated("x.xml", b"<d/>"),
+            ]
+        )
+        keys = [f.key for f in read(body)]
+        assert keys == ["x", "x#2", "x#2#2", "x#3"]
+        assert len(set(keys)) == len(keys)
+
 
 class TestBareBody:
     @pytest.mark.parametrize(
