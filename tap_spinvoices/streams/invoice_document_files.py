@@ -103,12 +103,6 @@ def archive_document(key: str, data: bytes, kind: FileKind, export_day: date) ->
     return Document(STREAM, day, business_id, data, EXTENSION)
 
 
-def name_the_file(record: dict[str, Any], archived: ArchivedFile) -> None:
-    """Fill the record's references to its archived file."""
-    record[ARCHIVE_URI] = archived.uri
-    record["xml_sha256"], record["xml_bytes"] = archived.sha256, archived.size
-
-
 class FileDelivery(Generic[F]):
     """Files, then each document's end, handed to the SDK's side in order."""
 

@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
     from singer_sdk.helpers.types import Context
 
+    from tap_spinvoices.archive.archiver import ArchivedFile
     from tap_spinvoices.nfe.parse import ParseOutcome
     from tap_spinvoices.spapi.client import SpApiCalls
     from tap_spinvoices.spapi.session import ApiConnection
@@ -270,26 +271,36 @@ def _unreadable(
 
 
 def document_record(
-    file: DocumentFile, *, document_id: str, export_id: str, marketplace: str
+    file: DocumentFile,
+    *,
+    document_id: str,
+    export_id: str,
+    marketplace: str,
+    archived: ArchivedFile | None = None,
 ) -> tuple[dict[str, Any], ParseOutcome | None]:
     """The invoice_documents record of one file, and what nfelib read from it (None: raw).
 
     The text is the bytes' own: UTF-8 bytes go into ``xml`` as they are, any others (and
-    every raw file) as Base64 into ``xml_base64``, flagged by ``content_is_base64``.
+    every raw file) as Base64 into ``xml_base64``, flagged by ``content_is_base64``. With the
+    archive, the file's digest and size are the ones its upload computed (``archived``), and
+    its ``archive_uri`` is filled.
     """
     data = file.data
     outcome: ParseOutcome | None = None
+    text: str | None = None
     if file.kind is FileKind.XML:
         # Loaded on first use: runs that read no document never load nfelib's bindings.
         from tap_spinvoices.nfe.parse import parse_xml  # noqa: PLC0415
 
         outcome = parse_xml(data)
-    text: str | None = None
-    if file.kind is FileKind.XML:
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None
+    if archived is None:
+        digest, size = hashlib.sha256(data).hexdigest(), len(data)
+    else:
+        digest, size = archived.sha256, archived.size
     record: dict[str, Any] = {
         # The file is named after the invoice id of getInvoices (Invoices FAQ); in a folder
         # or a ZIP inside the ZIP its path keeps two files with the same name apart.
@@ -301,12 +312,14 @@ def document_record(
         "xml": text,
         "xml_base64": None if text is not None else base64.b64encode(data).decode("ascii"),
         "content_is_base64": text is None,
-        "xml_sha256": hashlib.sha256(data).hexdigest(),
-        "xml_bytes": len(data),
+        "xml_sha256": digest,
+        "xml_bytes": size,
         "parse_status": outcome.status if outcome else NOT_XML,
         "parse_error": outcome.reason if outcome else file.warning,
         "document_type": outcome.document_type if outcome else None,
     }
+    if archived is not None:
+        record[archived_files.ARCHIVE_URI] = archived.uri
     for name in NFE_FIELDS:
         record[name] = outcome.invoice.get(name) if outcome else None
     return record, outcome
@@ -363,6 +376,7 @@ class _DocumentReader(EventReader[archived_files.DeliveredFile[DocumentFile]]):
                 document_id=document_id,
                 export_id=self.export.export_id,
                 marketplace=self.export.marketplace_id,
+                archived=delivered.archived,
             )
             self.files_in_part += 1
             if file.warning:
@@ -374,8 +388,6 @@ class _DocumentReader(EventReader[archived_files.DeliveredFile[DocumentFile]]):
                     file.path,
                     file.warning,
                 )
-            if delivered.archived is not None:
-                archived_files.name_the_file(record, delivered.archived)
             if outcome is not None:
                 self._collect_rows(record, outcome)
             if file.last:
